@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from algorithms.patchcore.coreset import _project, greedy_coreset
 
@@ -23,9 +24,12 @@ def clustered_points(seed=0, count=2500, dim=24):
     return (centres[rng.integers(0, 12, count)] + rng.normal(0, 1, (count, dim))).astype(np.float32)
 
 
-def test_same_selection_as_naive_greedy():
-    points = clustered_points()
-    np.testing.assert_array_equal(greedy_coreset(points, 250, 16, seed=4), naive_greedy(points, 250, 16, 4))
+@pytest.mark.parametrize("dim, projection_dim", [(24, 16), (96, 48)])
+def test_same_selection_as_naive_greedy(dim, projection_dim):
+    # (96, 48): more coordinates than the lower bound's leading ones, so its pruning is exercised.
+    points = clustered_points(dim=dim)
+    np.testing.assert_array_equal(greedy_coreset(points, 250, projection_dim, seed=4),
+                                  naive_greedy(points, 250, projection_dim, 4))
 
 
 def test_smaller_coreset_is_a_prefix_of_a_larger_one():

@@ -5,6 +5,8 @@ multi-stage embedding over the good images; a test patch scores its Mahalanobis 
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -30,11 +32,16 @@ class Padim(Detector):
         self.register_buffer("precision", torch.empty(0))  # (P, D, D) inverse covariances
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) in [0, 1] -> (B, D, h, w) on the grid of the first stage."""
+        """(B, 3, S, S) in [0, 1] -> (B, D, h, w) on the grid of stride `grid_stride`.
+
+        Stages finer than the grid are averaged over its cells, coarser ones repeated.
+        """
         features = self.backbone(self.backbone.normalize(images))
-        size = features[0].shape[-2:]
-        upsampled = [features[0]] + [F.interpolate(f, size=size, mode="nearest") for f in features[1:]]
-        return torch.cat(upsampled, dim=1).index_select(1, self.channel_index)
+        cell = max(self.config.grid_stride // self.backbone.strides[0], 1)
+        size = tuple(math.ceil(side / cell) for side in features[0].shape[-2:])
+        on_grid = [F.adaptive_avg_pool2d(f, size) if f.shape[-1] > size[-1]
+                   else F.interpolate(f, size=size, mode="nearest") for f in features]
+        return torch.cat(on_grid, dim=1).index_select(1, self.channel_index)
 
     @torch.inference_mode()
     def _fit(self, images: torch.Tensor, progress: Progress) -> None:
@@ -77,7 +84,13 @@ class Padim(Detector):
         return outer
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.embed(images)  # (B, D, h, w)
+        distance = self.mahalanobis(self.embed(images))  # (B, 1, h, w)
+        maps = F.interpolate(distance, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        maps = gaussian_blur(maps.squeeze(1), self.config.blur_sigma)  # (B, S, S)
+        return maps.flatten(1).amax(dim=1), maps
+
+    def mahalanobis(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) embedding -> (B, 1, h, w) distance to each cell's Gaussian."""
         batch, _, height, width = embedding.shape
         delta = (embedding.flatten(2).permute(2, 0, 1) - self.mean.unsqueeze(1)).contiguous()  # (P, B, D)
         # Batched over positions: (P, D, D) @ (P, D, B), the vectors as a transposed view.
@@ -85,7 +98,4 @@ class Padim(Detector):
         # delta @ precision; precision is symmetric, so the result is the same.
         product = torch.bmm(self.precision, delta.transpose(1, 2))  # (P, D, B)
         squared = (product.transpose(1, 2) * delta).sum(dim=2)  # (P, B)
-        distance = squared.clamp_min(0).sqrt().T.reshape(batch, 1, height, width)
-        maps = F.interpolate(distance, size=images.shape[-2:], mode="bilinear", align_corners=False)
-        maps = gaussian_blur(maps.squeeze(1), self.config.blur_sigma)  # (B, S, S)
-        return maps.flatten(1).amax(dim=1), maps
+        return squared.clamp_min(0).sqrt().T.reshape(batch, 1, height, width)

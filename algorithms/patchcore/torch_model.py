@@ -16,7 +16,7 @@ from ..base import Detector, Progress, gaussian_blur, sub_progress
 from .config import PatchcoreConfig
 from .coreset import greedy_coreset
 
-DISTANCE_CHUNK = 4096  # bank rows per distance block, to bound memory with large banks
+DISTANCE_CHUNK = 2048  # bank rows per distance block: bounds memory, and each block stays in cache
 
 
 class Patchcore(Detector):
@@ -69,17 +69,20 @@ class Patchcore(Detector):
 
     def _nearest(self, queries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Euclidean distance and index of every query's (Q, D) nearest bank entry."""
-        query_norms = queries.pow(2).sum(1, keepdim=True)  # (Q, 1)
+        # |q - b|^2 = |q|^2 + |b|^2 - 2 q.b; |q|^2 does not change which b is nearest, so it is
+        # added after the minimum, and |b|^2 - 2 q.b is one fused multiply-add per block.
+        bank_norms = self.memory_bank.pow(2).sum(1)  # (M,)
         best = torch.full((len(queries),), float("inf"), device=queries.device)
         best_index = torch.zeros(len(queries), dtype=torch.long, device=queries.device)
         for start in range(0, len(self.memory_bank), DISTANCE_CHUNK):
-            bank = self.memory_bank[start:start + DISTANCE_CHUNK]  # (C, D)
-            squared = query_norms - 2.0 * queries @ bank.T + bank.pow(2).sum(1)  # (Q, C)
-            value, index = squared.min(dim=1)
+            rows = slice(start, start + DISTANCE_CHUNK)
+            partial = torch.addmm(bank_norms[rows], queries, self.memory_bank[rows].T, alpha=-2.0)  # (Q, C)
+            value, index = partial.min(dim=1)
             better = value < best
             best = torch.where(better, value, best)
             best_index = torch.where(better, index + start, best_index)
-        return best.clamp_min(0).sqrt(), best_index
+        squared = best + queries.pow(2).sum(1)
+        return squared.clamp_min(0).sqrt(), best_index
 
     def _reweighted_scores(self, patches, distance, nearest) -> torch.Tensor:
         """Paper eq. 7: s = (1 - softmax over m*'s b bank neighbours, at m*) * s*."""
