@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--preset", action="append", default=[], metavar="DETECTOR=PRESET")
     bench.add_argument("--repeats", type=int, default=30)
     bench.add_argument("--device", default="cpu")
+    bench.add_argument("--backbone", help="timm backbone name for every detector (default: their own)")
+    bench.add_argument("--weights", help="'imagenet' (offline), or a weights file for the backbone")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a setting of every detector, e.g. --set image_size=320")
     bench.add_argument("--json", type=Path)
     bench.set_defaults(handler=_bench)
 
@@ -208,7 +212,8 @@ def _bench(args) -> int:
     presets = dict(item.split("=", 1) for item in args.preset)
     data = args.data or samples_dir() / "good"
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
-    results = run_bench(data, detectors, presets, args.repeats, args.device, _progress_printer())
+    results = run_bench(data, detectors, presets, args.repeats, args.device, _progress_printer(),
+                        overrides=_overrides(args))
     columns = ("detector", "note", "fit_seconds", "latency_ms", "backbone_ms", "ratio_to_backbone",
                "full_backbone_ms", "end_to_end_ms", "peak_memory_mb")
     print("\t".join(columns), file=sys.stderr)

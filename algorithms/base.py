@@ -56,6 +56,8 @@ class DetectorConfig:
     holdout_fraction: float = 0.1  # good images kept out of training to calibrate the threshold
     batch_size: int = 16
     seed: int = 0
+    # Settings added after models were saved without them: the value those models were fitted with.
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {}
 
 
 @dataclass

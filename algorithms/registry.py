@@ -86,6 +86,7 @@ def load_detector(path: str | Path, device: str = "auto") -> Detector:
     known = {field.name for field in dataclasses.fields(config_class)}
     values = {k: tuple(v) if isinstance(v, list) else v
               for k, v in payload["config"].items() if k in known}
+    values = {**config_class.SAVED_BEFORE, **values}
     values["weights"] = "none"  # the backbone's weights are in the state dict
     try:
         detector = DETECTORS[name](config_class(**values))

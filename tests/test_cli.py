@@ -80,3 +80,26 @@ def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
 def test_self_test_passes(capsys):
     assert main(["self-test", "--device", "cpu"]) == 0
     assert "self-test passed" in capsys.readouterr().out
+
+
+def test_bench_times_each_detector_against_its_backbone(tmp_path, capsys):
+    json_path = tmp_path / "bench.json"
+    assert main(["bench", "--data", str(samples_dir() / "good"), "--detectors", "padim,patchcore",
+                 "--preset", "padim=fast", "--preset", "patchcore=fast", "--repeats", "3",
+                 "--weights", "none", "--set", "image_size=48", "--json", str(json_path)]) == 0
+    rows = json.loads(json_path.read_text())
+    assert rows == json.loads(capsys.readouterr().out)
+    # PatchCore adds a row for the 1 % prefix of its coreset.
+    assert [(row["detector"], row["note"][:11]) for row in rows] == [
+        ("padim", ""), ("patchcore", "coreset 25%"), ("patchcore", "coreset 1% ")]
+    for row in rows:
+        assert row["image_size"] == 48, "--set reaches every detector"
+        assert row["fit_seconds"] > 0 and row["latency_ms"] > 0 and row["backbone_ms"] > 0
+        assert row["ratio_to_backbone"] == pytest.approx(row["latency_ms"] / row["backbone_ms"], rel=0.01)
+        assert row["peak_memory_mb"] is None or row["peak_memory_mb"] > 100
+
+
+def test_bench_rejects_a_setting_the_detector_lacks(capsys):
+    assert main(["bench", "--data", str(samples_dir() / "good"), "--detectors", "padim",
+                 "--set", "coreset_ratio=0.01"]) != 0
+    assert "no setting" in capsys.readouterr().err

@@ -79,3 +79,16 @@ def test_failed_save_keeps_the_old_model(model_path, monkeypatch):
 def test_missing_model_file(tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         load_detector(tmp_path / "none.adgui")
+
+
+def test_padim_saved_before_the_grid_setting_keeps_its_grid(tmp_path, good_images):
+    detector = create_detector("padim", "fast", device="cpu", weights="none", grid_stride=4)
+    detector.fit(good_images)
+    payload = detector.to_payload()
+    del payload["config"]["grid_stride"]  # as files written before the setting existed
+    path = tmp_path / "older.adgui"
+    torch.save(payload, path)
+    loaded = load_detector(path, "cpu")
+    assert loaded.config.grid_stride == 4
+    expected, reloaded = detector.predict(good_images[:2]), loaded.predict(good_images[:2])
+    assert (expected.scores == reloaded.scores).all()

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from algorithms.base import Progress, no_progress
+from algorithms.registry import make_config
 
 
 @dataclass
@@ -39,22 +40,29 @@ class BenchResult:
 
 
 def run_bench(data: str | Path, detectors: list[str], presets: dict[str, str] | None = None,
-              repeats: int = 30, device: str = "cpu", progress: Progress | None = None) -> list[dict]:
-    """Bench every detector in its own process; returns one dict per measured configuration."""
+              repeats: int = 30, device: str = "cpu", progress: Progress | None = None,
+              overrides: dict | None = None) -> list[dict]:
+    """Bench every detector in its own process; returns one dict per measured configuration.
+
+    `overrides` (backbone, weights, any setting) apply to every detector.
+    """
     progress = progress or no_progress
     presets = presets or {}
+    for name in detectors:  # a wrong name or setting fails now, not after minutes of benching
+        make_config(name, presets.get(name, "default"), **(overrides or {}))
     results: list[dict] = []
     context = multiprocessing.get_context("spawn")
     for index, name in enumerate(detectors):
         progress(index / len(detectors), f"benchmarking {name}")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             results.extend(pool.submit(bench_detector, str(data), name, presets.get(name, "default"),
-                                       repeats, device).result())
+                                       repeats, device, overrides or {}).result())
     progress(1.0, "done")
     return results
 
 
-def bench_detector(data: str, name: str, preset: str, repeats: int, device: str) -> list[dict]:
+def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
+                   overrides: dict | None = None) -> list[dict]:
     """Fit one detector on the training images of `data` and time it (runs in a child process)."""
     import timm
     import torch
@@ -65,7 +73,7 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str)
     from algorithms.tensors import images_to_tensor, resize_rgb
 
     paths = training_images(data)
-    detector = create_detector(name, preset, device=device)
+    detector = create_detector(name, preset, device=device, **(overrides or {}))
     started = time.perf_counter()
     # As the training pipeline does: images shrink to the input size as they are read.
     images = read_images(paths, transform=lambda image: resize_rgb(image, detector.config.image_size))
