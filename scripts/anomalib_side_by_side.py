@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import resource
-import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -49,6 +47,7 @@ def measure(data: str, name: str, n_features: int | None, repeats: int) -> dict:
     from anomalib.data import MVTecAD
     from anomalib.engine import Engine
 
+    from adgui.pipeline.benchmark import alternating_medians, peak_memory_mb
     from algorithms.backbones import load_pretrained_state
 
     category = Path(data)
@@ -67,28 +66,17 @@ def measure(data: str, name: str, n_features: int | None, repeats: int) -> dict:
 
     model.eval()
     sample = torch.rand(1, 3, 256, 256)  # already at input size and normalised, as in adgui bench
-    timings: dict[str, list[float]] = {"model": [], "backbone": []}
-
-    def time_call(call) -> float:
-        begun = time.perf_counter()
-        call()
-        return (time.perf_counter() - begun) * 1000.0
-
     with torch.inference_mode():
-        for round_index in range(repeats + 3):  # the first rounds warm caches up
-            model_ms = time_call(lambda: model.model(sample))
-            backbone_ms = time_call(lambda: extractor(sample))
-            if round_index >= 3:
-                timings["model"].append(model_ms)
-                timings["backbone"].append(backbone_ms)
-    latency, bare = statistics.median(timings["model"]), statistics.median(timings["backbone"])
+        medians = alternating_medians({"model": lambda: model.model(sample),
+                                       "backbone": lambda: extractor(sample)}, repeats)
+    latency, bare = medians["model"], medians["backbone"]
     return {
         "detector": f"anomalib {name}", "backbone": BACKBONE, "image_size": 256,
         "image_auroc": round(float(metrics["image_AUROC"]), 4),
         "pixel_auroc": round(float(metrics["pixel_AUROC"]), 4),
         "fit_seconds": round(fit_seconds, 2), "latency_ms": round(latency, 2),
         "backbone_ms": round(bare, 2), "ratio_to_backbone": round(latency / bare, 3),
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_memory_mb": peak_memory_mb(),
     }
 
 
@@ -100,11 +88,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
-    rows = []
     for name in args.models.split(","):
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            rows.append(pool.submit(measure, args.data, name.strip(), args.n_features, args.repeats).result())
-        print(json.dumps(rows[-1]), flush=True)
+            row = pool.submit(measure, args.data, name.strip(), args.n_features, args.repeats).result()
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,23 @@ def test_cancel_stops_fitting_in_either_stage(stage, fitted_and_images):
         detector.predict(good[:1])
 
 
+def test_a_cancelled_refit_leaves_no_half_trained_model(fitted_and_images):
+    _, good, _ = fitted_and_images
+    detector = fast_ddad(train_epochs=2)
+    detector.fit(good)
+    assert detector.is_fitted
+
+    def cancel_while_training(fraction: float, message: str) -> None:
+        if message.startswith("training the denoiser"):
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        detector.fit(good, progress=cancel_while_training)
+    assert not detector.is_fitted
+    with pytest.raises(NotFittedError):
+        detector.predict(good[:1])
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not BOTTLE.is_dir(), reason=f"MVTec AD bottle not found at {BOTTLE}")
 def test_real_bottle_reaches_a_floor_on_a_short_budget():

@@ -6,6 +6,7 @@ the same input, so that the ratio between them holds on a noisy shared machine.
 """
 from __future__ import annotations
 
+import math
 import multiprocessing
 import statistics
 import sys
@@ -13,9 +14,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 from algorithms.base import Progress, no_progress
 from algorithms.registry import make_config
+
+WARM_UP_ROUNDS = 3  # first rounds of a timing, which only warm caches up
 
 
 @dataclass
@@ -47,16 +51,16 @@ def run_bench(data: str | Path, detectors: list[str], presets: dict[str, str] | 
     `overrides` (backbone, weights, any setting) apply to every detector.
     """
     progress = progress or no_progress
-    presets = presets or {}
+    presets, overrides = presets or {}, overrides or {}
     for name in detectors:  # a wrong name or setting fails now, not after minutes of benching
-        make_config(name, presets.get(name, "default"), **(overrides or {}))
+        make_config(name, presets.get(name, "default"), **overrides)
     results: list[dict] = []
     context = multiprocessing.get_context("spawn")
     for index, name in enumerate(detectors):
         progress(index / len(detectors), f"benchmarking {name}")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             results.extend(pool.submit(bench_detector, str(data), name, presets.get(name, "default"),
-                                       repeats, device, overrides or {}).result())
+                                       repeats, device, overrides).result())
     progress(1.0, "done")
     return results
 
@@ -85,35 +89,25 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
     full_network = timm.create_model(detector.config.backbone, pretrained=False).eval().to(detector.device)
     backbone = getattr(detector, "backbone", None)
 
-    def time_call(call) -> float:
-        if detector.device.type == "cuda":
-            torch.cuda.synchronize()
-        begun = time.perf_counter()
-        call()
-        if detector.device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - begun) * 1000.0
+    synchronize = torch.cuda.synchronize if detector.device.type == "cuda" else (lambda: None)
 
     def measure(note: str = "") -> dict:
-        timings: dict[str, list[float]] = {"model": [], "backbone": [], "full": []}
+        calls = {"model": lambda: detector(sample)}
+        if backbone is not None:
+            calls["backbone"] = lambda: backbone(backbone.normalize(sample))
+        calls["full"] = lambda: full_network(sample)
         with torch.inference_mode():
-            for round_index in range(repeats + 3):  # the first rounds warm caches up
-                model_ms = time_call(lambda: detector(sample))
-                backbone_ms = time_call(lambda: backbone(backbone.normalize(sample))) if backbone else float("nan")
-                full_ms = time_call(lambda: full_network(sample))
-                if round_index >= 3:
-                    timings["model"].append(model_ms)
-                    timings["backbone"].append(backbone_ms)
-                    timings["full"].append(full_ms)
-        end_to_end = [time_call(lambda: detector.predict(original)) for _ in range(max(3, repeats // 3))]
-        latency, bare = statistics.median(timings["model"]), statistics.median(timings["backbone"])
+            medians = alternating_medians(calls, repeats, synchronize)
+        end_to_end = alternating_medians({"predict": lambda: detector.predict(original)},
+                                         max(3, repeats // 3), synchronize, warm_up=0)["predict"]
+        latency, bare = medians["model"], medians.get("backbone", math.nan)
         return BenchResult(
             detector=name, preset=preset, backbone=detector.config.backbone, device=str(detector.device),
             image_size=detector.config.image_size, train_images=report.train_images,
             fit_seconds=round(fit_seconds, 2), latency_ms=round(latency, 2), backbone_ms=round(bare, 2),
-            full_backbone_ms=round(statistics.median(timings["full"]), 2),
+            full_backbone_ms=round(medians["full"], 2),
             ratio_to_backbone=round(latency / bare, 3) if bare == bare else float("nan"),
-            end_to_end_ms=round(statistics.median(end_to_end), 2), peak_memory_mb=_peak_memory_mb(),
+            end_to_end_ms=round(end_to_end, 2), peak_memory_mb=peak_memory_mb(),
             note=note).as_dict()
 
     results = [measure()]
@@ -131,7 +125,24 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
     return results
 
 
-def _peak_memory_mb() -> float | None:
+def alternating_medians(calls: dict[str, Callable[[], object]], repeats: int,
+                        synchronize: Callable[[], object] = lambda: None,
+                        warm_up: int = WARM_UP_ROUNDS) -> dict[str, float]:
+    """Median milliseconds of each call. The calls take turns, round after round, so a noisy
+    machine slows them alike and the ratios between them hold; warm-up rounds are not kept."""
+    timings: dict[str, list[float]] = {key: [] for key in calls}
+    for round_index in range(warm_up + repeats):
+        for key, call in calls.items():
+            synchronize()
+            begun = time.perf_counter()
+            call()
+            synchronize()
+            if round_index >= warm_up:
+                timings[key].append((time.perf_counter() - begun) * 1000.0)
+    return {key: statistics.median(values) for key, values in timings.items()}
+
+
+def peak_memory_mb() -> float | None:
     try:
         import resource
     except ImportError:  # Windows: no resource module

@@ -101,6 +101,15 @@ class Ddad(Detector):
     # ---- fitting --------------------------------------------------------------------------
 
     def _fit(self, images: torch.Tensor, progress: Progress) -> None:
+        # The UNet and the extractor are trained in place (copies would double the memory), so
+        # a refit that stops half-way must not leave them under the old calibration.
+        try:
+            self._fit_in_place(images, progress)
+        except BaseException:
+            self.image_threshold.fill_(math.nan)
+            raise
+
+    def _fit_in_place(self, images: torch.Tensor, progress: Progress) -> None:
         config = self.config
         generator = torch.Generator(device=self.device).manual_seed(config.seed)
         small = self._shrink(images)  # (N, 3, s, s) in [0, 1]
