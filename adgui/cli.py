@@ -3,6 +3,7 @@
     adgui train --detector patchcore --data DIR --out model.adgui
     adgui eval --model model.adgui --data CATEGORY_DIR [--json FILE]
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
+    adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--json FILE]
     adgui self-test
 """
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from algorithms import detector_names
+    from adgui.sources import TRIGGERS
 
     parser = argparse.ArgumentParser(prog="adgui", description="Visual anomaly inspection.")
     # Hidden: open the window, close it after two seconds, exit 0 if it was shown (build checks).
@@ -74,13 +76,26 @@ def _parser() -> argparse.ArgumentParser:
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
-    inspect = commands.add_parser("inspect", help="inspect images with a trained model")
-    inspect.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
+    inspect = commands.add_parser(
+        "inspect", help="inspect images or a source with a trained model, one line per part",
+        description="Prints PART_ID, VERDICT (PASS, FAIL, NOT_JUDGED, ERROR), SCORE, "
+                    "trigger-to-verdict ms and a reason, tab-separated, one line per part.")
+    inspect.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
     inspect.add_argument("--model", required=True, type=Path)
+    inspect.add_argument("--source", metavar="KIND:VALUE",
+                         help="instead of files: folder:DIR, video:FILE, opencv:INDEX, "
+                              "pylon:SERIAL, genicam:SERIAL (with --cti FILE)")
+    inspect.add_argument("--trigger", choices=TRIGGERS,
+                         help="how parts start (default: the source's own)")
+    inspect.add_argument("--count", type=int, help="stop after this many parts")
+    inspect.add_argument("--queue", type=int, default=4,
+                         help="parts that may wait for the model (default 4); a part that finds "
+                              "it full is NOT_JUDGED")
     inspect.add_argument("--threshold", type=float, help="override the model's threshold")
-    inspect.add_argument("--log", type=Path, help="append every verdict to this CSV log")
-    inspect.add_argument("--save-failed", type=Path, help="write overlays of failed images here")
-    inspect.add_argument("--device", default="auto")
+    inspect.add_argument("--log", type=Path, help="append every part to this CSV log")
+    inspect.add_argument("--save-failed", type=Path, help="write failed images and overlays here")
+    inspect.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
+    _add_source_options(inspect)
     inspect.set_defaults(handler=_inspect)
 
     bench = commands.add_parser("bench", help="fit time, latency and memory of each detector")
@@ -101,6 +116,33 @@ def _parser() -> argparse.ArgumentParser:
     selftest.add_argument("--device", default="auto")
     selftest.set_defaults(handler=_self_test)
     return parser
+
+
+def _add_source_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per option any source kind declares (besides its address), e.g. --exposure-us."""
+    from adgui.sources import source_kinds
+
+    group = parser.add_argument_group("source settings (each applies to the kinds that have it)")
+    seen = set()
+    for kind in source_kinds():
+        for option in kind.options:
+            if option.name == kind.address or option.name in seen:
+                continue
+            seen.add(option.name)
+            group.add_argument(f"--{option.name.replace('_', '-')}", dest=f"source_{option.name}",
+                               metavar=option.kind.upper(), help=option.help or option.label)
+
+
+def _source_settings(args, kind) -> dict:
+    """The source flags given on the command line; one the kind does not have is an error."""
+    given = {name[len("source_"):]: value for name, value in vars(args).items()
+             if name.startswith("source_") and value is not None}
+    known = {option.name for option in kind.options}
+    unknown = sorted(set(given) - known)
+    if unknown:
+        flags = ", ".join("--" + name.replace("_", "-") for name in unknown)
+        raise ValueError(f"a {kind.label.lower()} has no setting {flags}")
+    return given
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -170,39 +212,71 @@ def _evaluate(args) -> int:
 
 
 def _inspect(args) -> int:
-    from algorithms.datasets import read_images
-    from algorithms.images import IMAGE_EXTENSIONS, list_images
-    from adgui.inspection_log import InspectionLog, LogEntry
     from adgui.pipeline.inspection import Inspector
-    from adgui.render import overlay, verdict_banner, write_png
+    from adgui.pipeline.live import LivePipeline
+    from adgui.records.part import ERROR, VERDICTS
+    from adgui.sources import FolderSource, SourceSpec, parse_source, source_class
 
+    if bool(args.inputs) == bool(args.source):
+        raise ValueError("give either image files / folders or one --source KIND:VALUE")
+    if args.count is not None and args.count < 1:
+        raise ValueError("--count must be at least 1")
+    if args.source:
+        kind = source_class(args.source.partition(":")[0].strip())
+        spec = parse_source(args.source, args.trigger or "", **_source_settings(args, kind))
+        source = None
+    else:
+        _source_settings(args, FolderSource)  # refuse camera flags for files
+        source = FolderSource.of_files(args.inputs)
+        spec = SourceSpec("folder", {}, "")
     inspector = Inspector.open(args.model, args.device)
     info = inspector.info
-    threshold = info.threshold if args.threshold is None else args.threshold
-    paths = []
-    for item in args.inputs:
-        paths.extend(list_images(item) if item.is_dir() else [item])
-    log = InspectionLog(args.log) if args.log else None
-    failures = 0
-    problems = []
-    for path, image in zip(paths, read_images(paths, on_error=lambda p, e: problems.append(str(e)))):
-        if image is None:
-            print(f"{path}\tERROR\t{problems[-1]}")
-            continue
-        result = inspector.inspect(image)
-        verdict = result.verdict(threshold)
-        failures += verdict == "FAIL"
-        print(f"{path}\t{verdict}\t{result.score:.4f}\t{result.latency_ms:.1f} ms")
-        if log:
-            log.append(LogEntry("files", str(path), result.score, verdict, info.name, threshold))
-        if verdict == "FAIL" and args.save_failed:
-            picture = verdict_banner(overlay(image, result.anomaly_map, threshold), verdict, result.score)
-            write_png(args.save_failed / f"{path.stem}_fail.png", picture)
-    if log:
-        log.close()
-    print(f"{len(paths)} images: {failures} FAIL, {len(paths) - failures - len(problems)} PASS, "
-          f"{len(problems)} unreadable", file=sys.stderr)
-    return EXIT_OK
+    printer = _PartPrinter()
+    pipeline = LivePipeline(printer, queue_size=args.queue)
+    pipeline.set_inspector(inspector, recipe=info.name)
+    pipeline.threshold = info.threshold if args.threshold is None else args.threshold
+    pipeline.recorder.log_path = args.log
+    pipeline.recorder.failed_dir = args.save_failed
+    pipeline.start(spec, source, limit=args.count)
+    try:
+        while not pipeline.wait_finished(0.2):
+            pass
+    except KeyboardInterrupt:
+        pipeline.stop()  # parts still waiting are recorded as NOT_JUDGED
+    finally:
+        pipeline.shutdown()
+    counts = {verdict: printer.verdicts.count(verdict) for verdict in VERDICTS}
+    summary = ", ".join(f"{number} {verdict}" for verdict, number in counts.items())
+    print(f"{len(printer.verdicts)} parts: {summary}", file=sys.stderr)
+    for problem in printer.problems:
+        print(problem, file=sys.stderr)
+    read = len(printer.verdicts) - counts[ERROR]
+    return EXIT_OK if read > 0 and not printer.failed_source else EXIT_FAILED
+
+
+class _PartPrinter:
+    """Prints one line per part as it is recorded (the pipeline records in trigger order)."""
+
+    def __init__(self):
+        self.verdicts: list[str] = []
+        self.problems: list[str] = []
+        self.failed_source = False
+
+    def part_judged(self, part) -> None:
+        record = part.record
+        self.verdicts.append(record.verdict)
+        score = "" if record.score is None else f"{record.score:.4f}"
+        latency = record.trigger_to_verdict_ms
+        latency_text = "" if latency is None else f"{latency:.1f} ms"
+        print(f"{record.part_id}\t{record.verdict}\t{score}\t{latency_text}\t{record.reason}",
+              flush=True)
+
+    def source_event(self, run_id: int, kind: str, text: str, level: str) -> None:
+        if kind == "source_failed":
+            self.failed_source = True
+        if text and level in ("warning", "error"):
+            self.problems.append(text)
+            print(text, file=sys.stderr, flush=True)
 
 
 def _bench(args) -> int:

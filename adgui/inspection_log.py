@@ -1,4 +1,4 @@
-"""The inspection log: one CSV line per inspected image, flushed to disk as it is written.
+"""The CSV export of part records: one line per part, flushed to disk as it is written.
 
 Appending whole lines and syncing each one means a crash loses at most the line being
 written, never the lines before it.
@@ -8,27 +8,22 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-COLUMNS = ("time", "source", "frame_id", "score", "verdict", "model", "threshold")
+from .records.part import PartRecord
+
+COLUMNS = ("time", "source", "part_id", "sequence", "verdict", "score", "threshold", "model",
+           "trigger_to_verdict_ms", "latency_ms", "reason")
 
 
-@dataclass
-class LogEntry:
-    source: str
-    frame_id: str
-    score: float
-    verdict: str
-    model: str
-    threshold: float
-    time: str = ""
-
-    def row(self) -> list[str]:
-        stamp = self.time or datetime.now().astimezone().isoformat(timespec="milliseconds")
-        return [stamp, self.source, self.frame_id, f"{self.score:.6f}", self.verdict, self.model,
-                f"{self.threshold:.6f}"]
+def log_row(record: PartRecord) -> list[str]:
+    stamp = datetime.fromtimestamp(record.verdict_time).astimezone() if record.verdict_time \
+        else datetime.now().astimezone()
+    return [stamp.isoformat(timespec="milliseconds"), record.source, record.part_id,
+            str(record.sequence), record.verdict, _number(record.score, 6),
+            _number(record.threshold, 6), record.recipe, _number(record.trigger_to_verdict_ms, 1),
+            _number(record.latency_ms, 1), record.reason]
 
 
 class InspectionLog:
@@ -41,8 +36,8 @@ class InspectionLog:
         if self._file.tell() == 0:
             self._write([list(COLUMNS)])
 
-    def append(self, *entries: LogEntry) -> None:
-        self._write([entry.row() for entry in entries])
+    def append(self, *records: PartRecord) -> None:
+        self._write([log_row(record) for record in records])
 
     def close(self) -> None:
         if not self._file.closed:
@@ -65,3 +60,7 @@ class InspectionLog:
 def read_log(path: str | Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as stream:
         return list(csv.DictReader(stream))
+
+
+def _number(value: float | None, decimals: int) -> str:
+    return "" if value is None else f"{value:.{decimals}f}"

@@ -23,10 +23,20 @@ class ImageError(ValueError):
 def read_image(path: str | Path) -> np.ndarray:
     """Read a file as an RGB uint8 array (H, W, 3)."""
     path = Path(path)
+    image = cv2.imdecode(_read_bytes(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError(f"{path.name}: not a readable image (unknown format or damaged file)")
+    return to_rgb8(image, name=path.name, bgr=True)
+
+
+def _read_bytes(path: Path) -> np.ndarray:
+    """The file's bytes, refused early if empty, truncated or absurdly large."""
     try:
         data = np.fromfile(path, dtype=np.uint8)  # fromfile copes with non-ASCII paths
     except FileNotFoundError:
         raise ImageError(f"{path.name}: file not found") from None
+    except IsADirectoryError:
+        raise ImageError(f"{path.name}: is a folder, not an image") from None
     except OSError as exc:
         raise ImageError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     if data.size == 0:
@@ -34,23 +44,41 @@ def read_image(path: str | Path) -> np.ndarray:
     if _is_truncated_jpeg(data):
         raise ImageError(f"{path.name}: the JPEG file is truncated")
     _check_header_size(path.name, data)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    return data
+
+
+def read_native(path: str | Path) -> tuple[np.ndarray, int]:
+    """Read a file at its own depth: (image, bit depth). Mono stays (H, W), colour is RGB
+    (H, W, 3); 16-bit files stay uint16 so nothing is lost before the model."""
+    path = Path(path)
+    image = cv2.imdecode(_read_bytes(path), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageError(f"{path.name}: not a readable image (unknown format or damaged file)")
-    return to_rgb8(image, name=path.name, bgr=True)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    _check_layout(image, path.name)
+    if image.dtype not in (np.uint8, np.uint16):
+        return to_rgb8(image, path.name, bgr=True), 8
+    if image.ndim == 3:
+        image = np.ascontiguousarray(image[:, :, 2::-1])  # BGR(A) -> RGB, alpha dropped
+    if image.ndim == 3 and image.shape[2] == 3 and _is_gray(image):
+        image = np.ascontiguousarray(image[:, :, 0])  # a grey picture saved as RGB is mono
+    return image, 8 if image.dtype == np.uint8 else 16
+
+
+def to_unit(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+    """uint8 / uint16 samples -> float32 in [0, 1], scaled by the real bit depth."""
+    if image.dtype == np.uint8 and bit_depth == 8:
+        return image.astype(np.float32) / 255.0
+    full_scale = float((1 << bit_depth) - 1)
+    return np.clip(image.astype(np.float32) / full_scale, 0.0, 1.0)
 
 
 def to_rgb8(image: np.ndarray, name: str = "image", bgr: bool = False) -> np.ndarray:
     """Convert gray / 16-bit / float / RGBA arrays to contiguous RGB uint8 (H, W, 3)."""
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
-        raise ImageError(f"{name}: unsupported pixel layout {image.shape}")
-    height, width = image.shape[:2]
-    if min(height, width) < MIN_SIDE:
-        raise ImageError(f"{name}: too small ({width} x {height} pixels)")
-    if max(height, width) > MAX_SIDE:
-        raise ImageError(f"{name}: too large ({width} x {height} pixels; at most {MAX_SIDE})")
+    _check_layout(image, name)
     image = _to_uint8(image)
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2))
@@ -67,6 +95,24 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a folder")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def _check_layout(image: np.ndarray, name: str) -> None:
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+        raise ImageError(f"{name}: unsupported pixel layout {image.shape}")
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_SIDE:
+        raise ImageError(f"{name}: too small ({width} x {height} pixels)")
+    if max(height, width) > MAX_SIDE:
+        raise ImageError(f"{name}: too large ({width} x {height} pixels; at most {MAX_SIDE})")
+
+
+def _is_gray(image: np.ndarray) -> bool:
+    # Compare a sparse sample first: most colour images differ within a few hundred pixels.
+    sample = image[::7, ::7]
+    if not (np.array_equal(sample[..., 0], sample[..., 1]) and np.array_equal(sample[..., 1], sample[..., 2])):
+        return False
+    return bool(np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 1], image[..., 2]))
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

@@ -14,11 +14,12 @@ import cv2
 import numpy as np
 import pytest
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel
 
 from adgui.inspection_log import read_log
 from adgui.pipeline.inspection import InspectionResult, ModelInfo
-from adgui.pipeline.live import FrameMailbox
-from adgui.pipeline.sources import CAMERA, FOLDER, Frame, SourceSpec
+from adgui.pipeline.parts import FrameMailbox
+from adgui.sources import Frame, Source, SourceLost, SourceSpec
 from adgui.pipeline.userdata import list_recipes, recipe_path, todays_log_path
 
 from conftest import TINY_MODEL, write_parts
@@ -43,7 +44,7 @@ class FakeInspector:
     def inspect(self, image: np.ndarray) -> InspectionResult:
         self.calls += 1
         time.sleep(self.delay_s)
-        score = float(image[0, 0, 0]) / 100.0
+        score = float(image.flat[0]) / 100.0  # mono or RGB: the first sample
         return InspectionResult(score, np.full(image.shape[:2], score, np.float32), self.delay_s * 1e3)
 
 
@@ -68,17 +69,19 @@ def make_window(qtbot, inspector=None, model_path: str = "fake.adgui", **kwargs)
     return window
 
 
+def folder(path, rate: float = 0.0, trigger: str = "", loop: bool = False) -> SourceSpec:
+    return SourceSpec("folder", {"path": str(path), "rate": rate, "loop": loop}, trigger)
+
+
 def wait_until_drained(qtbot, window, timeout=30_000) -> None:
-    """Until the source has ended and every posted frame was inspected or dropped."""
-    controller, state = window.controller, window.state
+    """Until the run has ended and every triggered part has its record on screen."""
+    state = window.state
 
     def drained() -> bool:
-        mailbox = controller.mailbox
-        return (state.run_state == "idle" and mailbox.pending == 0
-                and state.counters.inspected + mailbox.dropped == mailbox.posted)
+        counts = window.controller.pipeline.counts.snapshot()
+        return (state.run_state == "idle" and counts.in_flight == 0
+                and state.counters.judged == counts.judged)
     qtbot.waitUntil(drained, timeout=timeout)
-    qtbot.wait(100)  # the last result's signal
-    state.set_dropped(controller.mailbox.dropped)
 
 
 class StallProbe:
@@ -156,69 +159,84 @@ def test_cancelled_training_emits_no_result_and_saves_nothing(qtbot, tmp_path):
 # -- live inspection ----------------------------------------------------------------------
 
 def test_folder_stream_counters_match_the_logged_verdicts(qtbot, tmp_path, tiny_model):
-    folder = tmp_path / "stream"
-    write_parts(folder, 4, seed=5, prefix="good")
-    write_parts(folder, 3, defect=True, seed=6, prefix="bad")
+    stream = tmp_path / "stream"
+    write_parts(stream, 4, seed=5, prefix="good")
+    write_parts(stream, 3, defect=True, seed=6, prefix="bad")
     window = make_window(qtbot, model_path=str(tiny_model))
-    window.controller.start(SourceSpec(FOLDER, str(folder), fps=4.0, loop=False))
+    window.controller.start(folder(stream, rate=4.0))
     wait_until_drained(qtbot, window)
 
-    counters, state = window.state.counters, window.state
+    counters = window.state.counters
     rows = read_log(todays_log_path())
-    assert counters.inspected == len(rows) >= 1
-    assert counters.inspected + counters.dropped == 7
+    assert counters.triggers == counters.judged == len(rows) == 7, "every image is a part"
+    assert [row["part_id"] for row in rows] == sorted(path.name for path in stream.iterdir())
     assert counters.failed == sum(row["verdict"] == "FAIL" for row in rows)
     assert counters.passed == sum(row["verdict"] == "PASS" for row in rows)
-    assert all((float(row["score"]) >= state.threshold) == (row["verdict"] == "FAIL") for row in rows)
-    assert window.verdict_panel.verdict.text() == state.verdict(state.shown)
-    assert len(window.failure_strip._results) == min(counters.failed, 12)
+    assert all((float(row["score"]) >= float(row["threshold"])) == (row["verdict"] == "FAIL")
+               for row in rows)
+    shown = window.state.shown.record
+    assert window.verdict_panel.verdict.text().endswith(shown.verdict)
+    assert len(window.failure_strip._results) == min(counters.rejected, 12)
 
 
-def test_moving_the_threshold_changes_verdicts_without_new_inference(qtbot, tmp_path):
+def test_a_new_threshold_applies_from_the_next_part_only(qtbot, tmp_path):
     inspector = FakeInspector()
-    folder = flat_images(tmp_path / "flat", [20, 40, 60, 80])  # scores 0.2 0.4 0.6 0.8
+    images = flat_images(tmp_path / "flat", [20, 40, 60, 80])  # scores 0.2 0.4 0.6 0.8
     window = make_window(qtbot, inspector)
-    window.controller.start(SourceSpec(FOLDER, str(folder), fps=20.0, loop=False))
+    window.controller.start(folder(images))
     wait_until_drained(qtbot, window)
     state = window.state
-    assert (state.counters.inspected, state.counters.failed) == (4, 2)
-    assert window.verdict_panel.verdict.text() == "FAIL"  # the last image scores 0.8
+    assert (state.counters.judged, state.counters.failed) == (4, 2)
+    assert window.verdict_panel.verdict.text() == "✖ FAIL"  # the last image scores 0.8
     calls = inspector.calls
 
     window.threshold_panel.slider.setValue(0.3)
     qtbot.waitUntil(lambda: state.threshold == pytest.approx(0.3), timeout=2000)
-    assert (state.counters.failed, state.counters.passed) == (3, 1)
-    assert window.counters_panel.values["failed"].text() == "3"
-    assert len(window.failure_strip._results) == 3
-
-    window.threshold_panel.slider.setValue(0.9)
-    qtbot.waitUntil(lambda: state.threshold == pytest.approx(0.9), timeout=2000)
-    assert (state.counters.failed, state.counters.passed) == (0, 4)
-    assert window.verdict_panel.verdict.text() == "PASS"
-    assert window.counters_panel.values["yield"].text() == "100.0 %"
+    assert (state.counters.failed, state.counters.passed) == (2, 2), "decisions made stay made"
+    assert window.counters_panel.values["failed"].text() == "2"
+    assert len(window.failure_strip._results) == 2
     assert inspector.calls == calls, "no image was inspected again"
 
+    window.controller.start(folder(images))
+    wait_until_drained(qtbot, window)
+    assert (state.counters.failed, state.counters.passed) == (2 + 3, 2 + 1)
+    rows = read_log(todays_log_path())
+    assert [row["verdict"] for row in rows] == ["PASS", "PASS", "FAIL", "FAIL",
+                                                "PASS", "FAIL", "FAIL", "FAIL"]
+    assert {row["threshold"] for row in rows[4:]} == {"0.300000"}
 
-def test_slow_model_drops_frames_and_the_event_loop_never_stalls(qtbot, tmp_path):
-    inspector = FakeInspector(delay_s=0.2)  # 5 images / s against a 50 / s source
-    folder = flat_images(tmp_path / "flat", [10, 30, 70, 90])
+
+def test_a_slow_model_judges_every_file_and_the_event_loop_never_stalls(qtbot, tmp_path):
+    inspector = FakeInspector(delay_s=0.15)  # far slower than the rate asked for
+    images = flat_images(tmp_path / "flat", [10, 30, 70, 90, 20, 60, 40, 80])
     window = make_window(qtbot, inspector)
-    mailbox = window.controller.mailbox
     probe = StallProbe()
     probe.start()
-    window.controller.start(SourceSpec(FOLDER, str(folder), fps=50.0, loop=True))
-    qtbot.wait(3000)
-    window.controller.stop()
+    window.controller.start(folder(images, rate=50.0))
+    wait_until_drained(qtbot, window)
     probe.stop()
-    state = window.state
-    state.set_dropped(mailbox.dropped)
-    print(f"\nslow model: posted {mailbox.posted}, inspected {state.counters.inspected}, "
-          f"dropped {mailbox.dropped}; {probe.report()}")
-    assert mailbox.posted > 3 * state.counters.inspected > 0
-    assert mailbox.dropped >= mailbox.posted - state.counters.inspected - 2  # one in flight, one stopped
-    assert mailbox.pending == 0
+    counters = window.state.counters
+    print(f"\nslow model: {counters.judged} parts; {probe.report()}")
+    assert (counters.triggers, counters.passed, counters.failed, counters.not_judged) == (8, 4, 4, 0)
+    assert [row["part_id"] for row in read_log(todays_log_path())] == \
+        [f"img_{index:02d}.png" for index in range(8)]
     assert probe.max_busy_ms < MAX_STALL_MS
     assert probe.max_stall_ms < STALL_LIMIT_MS
+
+
+def test_preview_drops_frames_and_records_nothing(qtbot, tmp_path):
+    inspector = FakeInspector(delay_s=0.2)  # 5 images / s against a 50 / s preview
+    images = flat_images(tmp_path / "flat", [10, 30, 70, 90])
+    window = make_window(qtbot, inspector)
+    window.controller.start(folder(images, rate=50.0, trigger="free", loop=True))
+    qtbot.wait(2000)
+    window.controller.stop()
+    counts = window.controller.pipeline.counts.snapshot()
+    assert counts.triggers == counts.judged == 0, "a preview makes no parts"
+    assert counts.preview_dropped > 3 * inspector.calls > 0
+    assert not todays_log_path().exists() or read_log(todays_log_path()) == []
+    assert window.state.shown is not None and window.state.shown.preview
+    assert window.verdict_panel.verdict.text() == "PREVIEW"
 
 
 def test_event_loop_stays_responsive_while_a_real_model_inspects(qtbot, tmp_path, tiny_model):
@@ -227,69 +245,106 @@ def test_event_loop_stays_responsive_while_a_real_model_inspects(qtbot, tmp_path
     window = make_window(qtbot, model_path=str(tiny_model))
     probe = StallProbe()
     probe.start()
-    window.controller.start(SourceSpec(FOLDER, str(samples_dir() / "bad"), fps=15.0, loop=True))
+    window.controller.start(folder(samples_dir() / "bad", rate=15.0, trigger="free", loop=True))
     qtbot.wait(4000)
     window.controller.stop()
     probe.stop()
-    counters = window.state.counters
-    print(f"\nreal model: inspected {counters.inspected}, dropped {counters.dropped}, "
-          f"median latency {counters.latency_ms or 0:.0f} ms; {probe.report()}")
-    assert counters.inspected >= 3
+    print(f"\nreal model: {probe.report()}")
+    assert window.state.shown is not None
     assert probe.max_busy_ms < MAX_STALL_MS
     assert probe.max_stall_ms < STALL_LIMIT_MS
 
 
-def test_a_camera_failing_mid_stream_gives_a_message_not_a_crash(qtbot, monkeypatch):
-    import adgui.pipeline.sources as sources
+class FlakyCamera(Source):
+    """A software-triggered camera that is unplugged after `good` frames and comes back after
+    `away_s` seconds: the Source boundary's view of a cable pulled out and pushed back."""
 
-    class DyingCamera:
-        """Delivers five frames, then nothing: a cable pulled out."""
+    kind, label, address, triggers = "flaky", "Flaky camera", "", ("software",)
 
-        def __init__(self, index):
-            self.reads = 0
+    def __init__(self, good: int, away_s: float, rate: float):
+        super().__init__({}, "software")
+        self.settings = {"rate": rate, "timeout_ms": 300}
+        self.good, self.away_s = good, away_s
+        self.frames, self.opens, self.lost_at = 0, 0, None
+        self._pending = 0
 
-        def isOpened(self):  # noqa: N802 - OpenCV's name
-            return True
+    def open(self):
+        if self.lost_at is not None and time.monotonic() - self.lost_at < self.away_s:
+            raise SourceLost("no camera on the cable")
+        self.opens += 1
 
-        def read(self):
-            self.reads += 1
-            if self.reads <= 5:
-                return True, np.full((40, 40, 3), 30, np.uint8)
-            return False, None
+    def trigger(self):
+        if self.frames >= self.good and self.opens == 1:
+            self.lost_at = self.lost_at or time.monotonic()
+            raise SourceLost("the camera stopped answering")
+        self._pending += 1
 
-        def release(self):
-            pass
+    def read(self, timeout_s):
+        if not self._pending:
+            time.sleep(timeout_s)
+            return None
+        self._pending -= 1
+        self.frames += 1
+        return Frame(np.full((40, 40, 3), 30, np.uint8), "", "flaky")
 
-    monkeypatch.setattr(sources.cv2, "VideoCapture", DyingCamera)
+
+def test_a_lost_camera_reconnects_and_lost_triggers_are_counted(qtbot):
+    camera = FlakyCamera(good=5, away_s=1.2, rate=20.0)
+    window = make_window(qtbot, FakeInspector(), open_source_fn=lambda spec: camera)
+    messages = []
+    window.state.message.connect(lambda level, text: messages.append((level, text)))
+    probe = StallProbe()
+    probe.start()
+    window.controller.start(SourceSpec("folder", {}, ""))
+    qtbot.waitUntil(lambda: any("reconnecting" in text for _, text in messages), timeout=10_000)
+    assert window.notice.isVisible() and "lost" in window.notice.text.text()
+    qtbot.waitUntil(lambda: camera.opens == 2 and camera.frames >= 10, timeout=20_000)
+    window.controller.stop()
+    probe.stop()
+    wait_until_drained(qtbot, window)
+    counts = window.state.counters.counts
+    rows = read_log(todays_log_path())
+    lost = [row for row in rows if row["verdict"] == "NOT_JUDGED"]
+    print(f"\ncamera lost: {counts}; {probe.report()}")
+    assert counts.triggers == counts.judged == len(rows), "every trigger has one record"
+    assert counts.not_judged == len(lost) >= 10, "1.2 s away at 20 triggers / s"
+    assert any("camera lost" in row["reason"] for row in lost)
+    assert [int(row["sequence"]) for row in rows] == list(range(1, len(rows) + 1))
+    assert any("is back" in text for _, text in messages)
+    assert probe.max_busy_ms < MAX_STALL_MS
+    assert probe.max_stall_ms < STALL_LIMIT_MS
+
+
+def test_stop_never_waits_for_a_hanging_source(qtbot, tmp_path):
+    class HangingCamera(FlakyCamera):
+        def read(self, timeout_s):
+            time.sleep(5.0)  # a driver call that does not honour its timeout
+            return None
+
+    from adgui.sources import open_source
+
+    sources = [HangingCamera(9, 0, 0)]  # the first start gets the hanging camera, later ones real sources
+    window = make_window(qtbot, FakeInspector(),
+                         open_source_fn=lambda spec: sources.pop() if sources else open_source(spec))
+    window.controller.start(SourceSpec("folder", {}, ""))
+    qtbot.wait(300)
+    started = time.perf_counter()
+    window.controller.stop()
+    assert (time.perf_counter() - started) < 0.05
+    assert window.state.run_state == "idle" and window.source_bar.start_button.isEnabled()
+    # Starting again at once works, and events of the abandoned run are ignored.
+    images = flat_images(tmp_path / "again", [20])
+    window.controller.start(folder(images))
+    wait_until_drained(qtbot, window)
+    assert window.state.counters.passed == 1
+
+
+def test_a_camera_that_cannot_open_gives_a_message(qtbot):
     window = make_window(qtbot, FakeInspector())
-    window.controller.start(SourceSpec(CAMERA, camera=0))
+    window.controller.start(SourceSpec("opencv", {"index": 63}, ""))
     qtbot.waitUntil(lambda: window.state.last_message[0] == "error", timeout=10_000)
-    level, text = window.state.last_message
-    assert "camera 0 stopped delivering images" in text.lower()
-    assert window.notice.isVisible() and "disconnected" in window.notice.text.text()
+    assert "camera 63 cannot be opened" in window.state.last_message[1].lower()
     qtbot.waitUntil(lambda: window.state.run_state == "idle")
-    assert window.source_bar.start_button.isEnabled()
-    assert window.state.counters.inspected >= 1, "frames before the failure were inspected"
-
-
-def test_a_camera_that_cannot_open_gives_a_message(qtbot, monkeypatch):
-    import adgui.pipeline.sources as sources
-
-    class NoCamera:
-        def __init__(self, index):
-            pass
-
-        def isOpened(self):  # noqa: N802
-            return False
-
-        def release(self):
-            pass
-
-    monkeypatch.setattr(sources.cv2, "VideoCapture", NoCamera)
-    window = make_window(qtbot, FakeInspector())
-    window.controller.start(SourceSpec(CAMERA, camera=3))
-    qtbot.waitUntil(lambda: window.state.last_message[0] == "error", timeout=5000)
-    assert "camera 3 cannot be opened" in window.state.last_message[1].lower()
 
 
 def test_a_bad_model_file_gives_a_message(qtbot, tmp_path):
@@ -302,25 +357,27 @@ def test_a_bad_model_file_gives_a_message(qtbot, tmp_path):
     assert window.state.model is None and window.state.run_state == "idle"
 
 
-def test_unreadable_images_in_a_folder_are_skipped_with_a_message(qtbot, tmp_path):
-    folder = flat_images(tmp_path / "mixed", [20, 80])
-    (folder / "img_99.png").write_bytes(b"\x89PNG truncated")
+def test_an_unreadable_image_is_that_parts_error_record(qtbot, tmp_path):
+    images = flat_images(tmp_path / "mixed", [20, 80])
+    (images / "img_99.png").write_bytes(b"\x89PNG truncated")
     window = make_window(qtbot, FakeInspector())
-    messages = []
-    window.state.message.connect(lambda level, text: messages.append((level, text)))
-    window.controller.start(SourceSpec(FOLDER, str(folder), fps=20.0, loop=False))
+    window.controller.start(folder(images))
     wait_until_drained(qtbot, window)
-    assert window.state.counters.inspected + window.state.counters.dropped == 2
-    assert any(level == "warning" and "img_99.png" in text.lower() for level, text in messages)
-    assert "img_99.png" in window.notice.text.text().lower(), "the warning is not hidden by later news"
+    counters = window.state.counters
+    assert (counters.triggers, counters.passed, counters.failed, counters.errors) == (3, 1, 1, 1)
+    rows = read_log(todays_log_path())
+    assert rows[2]["part_id"] == "img_99.png" and rows[2]["verdict"] == "ERROR"
+    assert "not a readable image" in rows[2]["reason"] and rows[2]["score"] == ""
+    assert window.failure_strip.list.count() == 2, "the error is a reject too"
 
 
 def test_settings_persist_between_runs(qtbot, tmp_path):
     model = tmp_path / "saved.adgui"
     model.write_bytes(b"placeholder: the fake inspector does not read it")
-    folder = flat_images(tmp_path / "flat", [20])
+    images = flat_images(tmp_path / "flat", [20])
     window = make_window(qtbot, FakeInspector(), model_path=str(model))
-    window.source_bar.set_spec(SourceSpec(FOLDER, str(folder), fps=7.5, loop=False))
+    window.source_bar.set_spec(folder(images, rate=7.5))
+    window.source_bar.queue.setValue(6)
     window.state.set_threshold(0.42)
     window.close()
 
@@ -329,7 +386,25 @@ def test_settings_persist_between_runs(qtbot, tmp_path):
     assert again.state.model_path == str(model)
     assert again.state.threshold == pytest.approx(0.42)
     spec = again.source_bar.spec()
-    assert (spec.path, spec.fps, spec.loop) == (str(folder), 7.5, False)
+    assert (spec.kind, spec.settings["path"], spec.settings["rate"]) == ("folder", str(images), 7.5)
+    assert again.source_bar.queue.value() == 6
+
+
+def test_the_source_bar_is_built_from_the_declared_options(qtbot):
+    from adgui.sources import source_kinds
+
+    window = make_window(qtbot, FakeInspector(), model_path="")
+    bar = window.source_bar
+    assert [bar.kind.itemData(index) for index in range(bar.kind.count())] == \
+        [kind.kind for kind in source_kinds()]
+    bar.set_spec(SourceSpec("pylon", {"serial": "0815-0001", "exposure_us": 800.0}, "hardware"))
+    spec = bar.spec()
+    assert (spec.kind, spec.settings["serial"], spec.settings["exposure_us"], spec.trigger) == \
+        ("pylon", "0815-0001", 800.0, "hardware")
+    dialog = bar.edit_settings()
+    labels = " ".join(label.text() for label in dialog.findChildren(QLabel))
+    assert "xposure" in labels and "ain" in labels, labels
+    dialog.reject()
 
 
 def test_the_mailbox_keeps_only_the_newest_frame():
@@ -338,7 +413,7 @@ def test_the_mailbox_keeps_only_the_newest_frame():
     for frame in frames:
         mailbox.put(frame)
     assert mailbox.take(0.01) is frames[-1]
-    assert (mailbox.posted, mailbox.dropped, mailbox.take(0.01)) == (5, 4, None)
+    assert (mailbox.dropped, mailbox.take(0.01)) == (4, None)
     got = []
     reader = threading.Thread(target=lambda: got.append(mailbox.take(2.0)))
     reader.start()

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QApplication
 
 from ..pipeline.errors import describe_error
 from ..pipeline.inspection import Inspector
-from ..pipeline.sources import open_source
+from ..sources.registry import open_source
 from ..resources import resources_dir
 from .controller import InspectionController
 from .main_window import MainWindow

@@ -1,19 +1,38 @@
-"""Runs live inspection: the source and inference threads, wired to the application state."""
+"""Runs live inspection for the window: the pipeline's threads, wired to the application state.
+
+The pipeline (adgui.pipeline.live) is plain Python; its threads call `_Bridge`, whose Qt
+signals carry parts and events to the window's thread. Nothing here waits for a thread:
+Stop returns at once, and whatever a stopped run still sends is recorded (every part counts)
+but its source events are ignored.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..pipeline.inspection import Inspector
-from ..pipeline.live import FrameMailbox
-from ..pipeline.sources import SourceSpec, open_source
+from ..pipeline.live import LivePipeline
 from ..pipeline.userdata import todays_log_path
+from ..sources.registry import SourceSpec, open_source
 from .state import IDLE, LOADING, PAUSED, RUNNING, AppState
-from .workers import InferenceWorker, SourceWorker
+from .workers import ModelLoader
 
-POLL_INTERVAL_MS = 250  # dropped-frame count and throughput refresh
+POLL_INTERVAL_MS = 250  # counts and throughput refresh
+
+
+class _Bridge(QObject):
+    """The pipeline's listener: called on its threads, re-emitted to the window's thread."""
+
+    part = Signal(object)  # JudgedPart
+    event = Signal(int, str, str, str)  # run id, kind, text, level
+
+    def part_judged(self, part) -> None:
+        self.part.emit(part)
+
+    def source_event(self, run_id: int, kind: str, text: str, level: str) -> None:
+        self.event.emit(run_id, kind, text, level)
 
 
 class InspectionController(QObject):
@@ -21,37 +40,44 @@ class InspectionController(QObject):
                  open_source_fn: Callable = open_source, parent: QObject | None = None):
         super().__init__(parent)
         self.state = state
-        self.mailbox = FrameMailbox()
         self.device = "auto"
-        self._open_source = open_source_fn
-        self._source: SourceWorker | None = None
+        self.bridge = _Bridge(self)
+        self.pipeline = LivePipeline(self.bridge, open_source_fn=open_source_fn)
+        self.pipeline.recorder.log_path = todays_log_path()
+        self.loader = ModelLoader(open_inspector, parent=self)
+        self.loader.loaded.connect(self._on_model_loaded)
+        self.loader.failed.connect(self._on_load_failed)
         self._pending_threshold: float | None = None
-        self.inference = InferenceWorker(self.mailbox, open_inspector)
-        self.inference.log_path = todays_log_path()
-        self.inference.model_loaded.connect(self._on_model_loaded)
-        self.inference.load_failed.connect(self._on_load_failed)
-        self.inference.result.connect(self._on_result)
-        self.inference.frame_failed.connect(lambda text: state.tell(text, "warning"))
+        self._run_id = 0  # the run whose source events count
+        self.bridge.part.connect(self._on_part)
+        self.bridge.event.connect(self._on_event)
         state.threshold_changed.connect(self._on_threshold)
-        self.inference.start()
         self._poll = QTimer(self, interval=POLL_INTERVAL_MS)
         self._poll.timeout.connect(self._refresh)
         self._poll.start()
 
+    @property
+    def queue_size(self) -> int:
+        return self.pipeline.queue_size
+
+    def set_queue_size(self, size: int) -> None:
+        """Takes effect at the next Start."""
+        self.pipeline.queue_size = max(1, int(size))
+
     # -- model ---------------------------------------------------------------------------
     def load_model(self, path: str | Path, threshold: float | None = None) -> None:
-        """Load a model in the inference thread; `threshold` restores a saved operator choice."""
+        """Load a model in the background; `threshold` restores a saved choice."""
         self.stop()
         self._pending_threshold = threshold
         self.state.set_run_state(LOADING)
         self.state.tell(f"Loading {Path(path).stem} ...")
-        self.inference.load(str(path), self.device)
+        self.loader.load(str(path), self.device)
 
-    def _on_model_loaded(self, info, path: str) -> None:
-        self.stop()  # a stream started under the previous model must not mix into the new counts
-        self.mailbox.reset_counts()
+    def _on_model_loaded(self, inspector, info, path: str) -> None:
+        self.stop()  # a stream started under the previous model must not mix with the new one
+        self.pipeline.set_inspector(inspector, recipe=info.name)
         self.state.set_model(info, path, self._pending_threshold)
-        self.inference.threshold = self.state.threshold
+        self.pipeline.threshold = self.state.threshold
         self.state.set_run_state(IDLE)
         self.state.tell(f"Recipe '{info.name}' loaded ({info.detector}, {info.device}).")
 
@@ -61,82 +87,77 @@ class InspectionController(QObject):
 
     # -- source --------------------------------------------------------------------------
     def start(self, spec: SourceSpec) -> bool:
-        """Start the stream, or resume it when it is paused. False if nothing could start."""
-        if self.state.run_state == PAUSED and self._source is not None:
-            self._source.resume()
+        """Start the stream, or resume it when paused. False if nothing could start."""
+        if self.state.run_state == PAUSED and self.pipeline.running:
+            self.pipeline.resume()
             self.state.set_run_state(RUNNING)
             return True
-        if self.state.model is None:
+        if self.state.model is None or not self.pipeline.has_model:
             self.state.tell("Load or train a recipe first (Recipe menu, or drop a folder of good "
                             "images on the window).", "warning")
             return False
-        self.stop()
-        run_id = self.state.new_run()
-        self.inference.run_id = run_id
-        self._source = SourceWorker(spec, self.mailbox, run_id, self._open_source, parent=self)
-        self._source.failed.connect(self._on_source_failed)
-        self._source.skipped.connect(lambda text: self.state.tell(f"Skipped: {text}", "warning"))
-        self._source.ended.connect(self._on_source_ended)
-        self._source.start()
+        try:
+            self._run_id = self.pipeline.start(spec)
+        except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
+            self.state.tell(f"Cannot start: {error}", "error")
+            return False
         self.state.set_source(spec.describe())
         self.state.set_run_state(RUNNING)
         return True
 
     def pause(self) -> None:
-        if self._source is not None and self.state.run_state == RUNNING:
-            self._source.pause()
+        if self.state.run_state == RUNNING:
+            self.pipeline.pause()
             self.state.set_run_state(PAUSED)
 
     def stop(self) -> None:
-        """Stop the stream; a frame being inspected now is not counted."""
-        source, self._source = self._source, None
-        if source is not None:
-            self.inference.run_id = self.state.new_run()
-            source.stop()
-            source.wait()
-            source.deleteLater()
-            self.mailbox.discard()
+        """Stop the stream at once; the stopped run's threads finish on their own."""
+        self._run_id = -1
+        self.pipeline.stop()
         if self.state.run_state in (RUNNING, PAUSED):
             self.state.set_run_state(IDLE)
 
-    def set_rate(self, fps: float) -> None:
-        if self._source is not None:
-            self._source.fps = max(0.1, float(fps))
+    def trigger(self) -> None:
+        """One part now (a PLC-triggered run); ignored when none runs."""
+        self.pipeline.trigger()
 
     def set_failed_dir(self, folder: str | Path | None) -> None:
-        self.inference.failed_dir = Path(folder) if folder else None
+        self.pipeline.recorder.failed_dir = Path(folder) if folder else None
 
     def reset_counters(self) -> None:
-        self.mailbox.reset_counts()
-        self.state.reset_counters()
+        self.pipeline.counts.reset()
+        self.state.set_counts(self.pipeline.counts.snapshot())
 
-    def _on_source_failed(self, text: str) -> None:
-        self.stop()
-        self.state.tell(text, "error")
+    # -- from the pipeline ---------------------------------------------------------------
+    def _on_part(self, part) -> None:
+        if part.preview and part.record.run_id != self._run_id:
+            return  # a preview frame of a stopped run: not a part, nothing to show
+        self.state.add_part(part)
+        self.state.set_counts(self.pipeline.counts.snapshot())
 
-    def _on_source_ended(self) -> None:
-        # Keep the run_id: the last frame may still be under inspection and should count.
-        source, self._source = self._source, None
-        if source is not None:
-            source.wait()
-            source.deleteLater()
-        self.state.set_run_state(IDLE)
-        self.state.tell(f"End of {self.state.source}.")
-
-    # -- results -------------------------------------------------------------------------
-    def _on_result(self, result) -> None:
-        self.state.add_result(result)
+    def _on_event(self, run_id: int, kind: str, text: str, level: str) -> None:
+        if run_id != self._run_id:
+            return  # from a source that is no longer current
+        if kind == "run_finished":
+            self._run_id = -1
+            if self.state.run_state in (RUNNING, PAUSED):
+                self.state.set_run_state(IDLE)
+            return
+        if text:
+            self.state.tell(text, level)
+        if kind == "source_failed":
+            self.stop()
 
     def _on_threshold(self, value: float) -> None:
-        self.inference.threshold = value
+        self.pipeline.threshold = value
 
     def _refresh(self) -> None:
-        self.inference.log_path = todays_log_path()
-        self.state.set_dropped(self.mailbox.dropped)
+        self.pipeline.recorder.log_path = todays_log_path()
+        self.state.set_counts(self.pipeline.counts.snapshot())
         self.state.refresh_throughput()
 
     def shutdown(self) -> None:
         self._poll.stop()
-        self.stop()
-        self.inference.shutdown()
-        self.inference.wait()
+        self.pipeline.shutdown(timeout=2.0)
+        self.loader.shutdown()
+

@@ -1,4 +1,5 @@
-"""Counters since the last reset: inspected, pass, fail, yield, throughput, latency, dropped."""
+"""The station's counts: triggers = pass + fail + not judged + errors (+ parts in flight),
+yield, throughput and trigger-to-verdict latency."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
@@ -6,9 +7,9 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from .state import AppState
 
-TILES = (("inspected", "Inspected"), ("passed", "Pass"), ("failed", "Fail"),
-         ("yield", "Yield"), ("throughput", "Throughput"), ("latency", "Latency"),
-         ("dropped", "Dropped frames"))
+TILES = (("triggers", "Triggers"), ("passed", "Pass"), ("failed", "Fail"),
+         ("not_judged", "Not judged"), ("errors", "Errors"), ("in_flight", "In flight"),
+         ("yield", "Yield"), ("throughput", "Throughput"), ("latency", "Trigger → verdict"))
 
 
 class CountersPanel(QWidget):
@@ -35,7 +36,7 @@ class CountersPanel(QWidget):
             grid.addWidget(tile, index // 3, index % 3)
         self.reset_button = QPushButton("Reset counters")
         self.reset_button.clicked.connect(self.reset_requested)
-        grid.addWidget(self.reset_button, 2, 1, 1, 2)
+        grid.addWidget(self.reset_button, 3, 1, 1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid)
@@ -45,14 +46,17 @@ class CountersPanel(QWidget):
     def _refresh(self) -> None:
         counters = self.state.counters
         yield_percent = counters.yield_percent
+        counts = counters.counts
         texts = {
-            "inspected": f"{counters.inspected:,}",
-            "passed": f"{counters.passed:,}",
-            "failed": f"{counters.failed:,}",
+            "triggers": f"{counts.triggers:,}",
+            "passed": f"{counts.passed:,}",
+            "failed": f"{counts.failed:,}",
+            "not_judged": f"{counts.not_judged:,}",
+            "errors": f"{counts.errors:,}",
+            "in_flight": f"{counts.in_flight:,}",
             "yield": "—" if yield_percent is None else f"{yield_percent:.1f} %",
             "throughput": f"{counters.throughput_fps:.1f} /s",
             "latency": "—" if counters.latency_ms is None else f"{counters.latency_ms:.0f} ms",
-            "dropped": f"{counters.dropped:,}",
         }
         for key, text in texts.items():
             self.values[key].setText(text)

@@ -1,4 +1,4 @@
-"""A strip of the most recent failed images; clicking one shows it for review."""
+"""A strip of the most recent rejected parts (FAIL, NOT JUDGED, ERROR); click one to review it."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QLis
                                QVBoxLayout, QWidget)
 
 from .state import AppState
+from .verdict_panel import verdict_word
 
 THUMBNAIL = 96
 
@@ -24,9 +25,13 @@ def to_pixmap(rgb: np.ndarray, side: int | None = None) -> QPixmap:
     return pixmap
 
 
-def _caption(result) -> str:
-    stem = result.frame_id.rsplit(".", 1)[0]
-    return f"{result.score:.2f}  {stem if len(stem) <= 14 else stem[:13] + '…'}"
+def _caption(part) -> str:
+    record = part.record
+    stem = record.part_id.rsplit(".", 1)[0]
+    stem = stem if len(stem) <= 14 else stem[:13] + "…"
+    if record.score is None:
+        return f"{verdict_word(record.verdict)}\n{stem}"
+    return f"{record.score:.2f}  {stem}"
 
 
 class FailureStrip(QWidget):
@@ -57,8 +62,8 @@ class FailureStrip(QWidget):
 
     def _refresh(self) -> None:
         results = self.state.failures()[::-1]  # newest on the left
-        self.title.setText(f"Recent failures ({len(results)}) — click one to review it"
-                           if results else "Recent failures — none")
+        self.title.setText(f"Recent rejects ({len(results)}) — click one to review it"
+                           if results else "Recent rejects — none")
         if [id(r) for r in results] == [id(r) for r in self._results]:
             return
         self._results = results
@@ -67,12 +72,17 @@ class FailureStrip(QWidget):
         self.list.clear()
         for result in results:
             item = QListWidgetItem(self._icons[id(result)], _caption(result))
-            item.setToolTip(f"{result.source} · {result.frame_id} · score {result.score:.3f}")
+            record = result.record
+            item.setToolTip(f"{record.source} · {record.part_id} · {verdict_word(record.verdict)}"
+                            f"{'' if record.score is None else f' · score {record.score:.3f}'}"
+                            f"{' · ' + record.reason if record.reason else ''}")
             self.list.addItem(item)
 
     @staticmethod
     def _icon(result) -> QIcon:
         small = result.thumbnail if result.thumbnail is not None else result.picture
+        if small is None:  # a part with no image: a grey tile with the verdict under it
+            small = np.full((THUMBNAIL, THUMBNAIL, 3), 70, np.uint8)
         return QIcon(to_pixmap(small, THUMBNAIL))
 
     def _on_clicked(self, item: QListWidgetItem) -> None:

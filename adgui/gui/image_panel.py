@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QStackedWidget,
                                QWidget)
 
 from .state import AppState
+from .verdict_panel import verdict_word
 
 EMPTY_NO_MODEL = ("<h2>No recipe loaded</h2>"
                   "<p>Drop a folder of <b>good</b> part images anywhere on this window to train "
@@ -54,18 +55,27 @@ class ImagePanel(QWidget):
             self._stack.setCurrentWidget(self._hint)
             self._caption.setText("")
             return
+        record = result.record
+        picture = result.picture if result.picture is not None else result.image
+        if picture is None:  # a part with no image (NOT JUDGED): keep the last picture shown
+            self._caption.setText(f"{record.part_id}: {verdict_word(record.verdict)} — {record.reason}")
+            return
         self._stack.setCurrentWidget(self._view)
-        picture = self.state.picture(result)
         self._image.setImage(picture, autoLevels=False, levels=(0, 255))
         if picture.shape[:2] != self._shape:
             self._shape = picture.shape[:2]
             self._box.autoRange(padding=0.01)
         reviewing = self.state.reviewing
-        prefix = "REVIEWING an earlier failure" if reviewing else "Live"
+        prefix = ("REVIEWING an earlier part" if reviewing
+                  else "Preview (not recorded)" if result.preview else "Live")
         if self._caption.property("reviewing") != reviewing:
             self._caption.setProperty("reviewing", reviewing)
             self._caption.style().unpolish(self._caption)
             self._caption.style().polish(self._caption)
-        self._caption.setText(
-            f"{prefix}: {result.source}  ·  {result.frame_id}  ·  score {result.score:.3f}  ·  "
-            f"{result.latency_ms:.0f} ms")
+        latency = "" if record.latency_ms is None else f"  ·  {record.latency_ms:.0f} ms"
+        self._caption.setText(f"{prefix}: {record.source}  ·  {record.part_id}  ·  "
+                              f"{verdict_word(record.verdict)}  ·  score {_score(record.score)}{latency}")
+
+
+def _score(score: float | None) -> str:
+    return "—" if score is None else f"{score:.3f}"

@@ -20,7 +20,7 @@ from .failure_strip import FailureStrip
 from .image_panel import ImagePanel
 from .notice_bar import NoticeBar
 from .recipe_bar import RecipeBar
-from .settings import load_source_spec, save_source_spec
+from .settings import load_source_settings, save_source_settings
 from .source_bar import SourceBar
 from .state import AppState
 from .status_panel import StatusPanel
@@ -56,8 +56,8 @@ class MainWindow(QMainWindow):
         self.source_bar.start_requested.connect(self._start)
         self.source_bar.pause_requested.connect(controller.pause)
         self.source_bar.stop_requested.connect(controller.stop)
-        self.source_bar.rate_changed.connect(controller.set_rate)
-        self.counters_panel.reset_requested.connect(controller.reset_counters)
+        self.source_bar.queue_size_changed.connect(controller.set_queue_size)
+        self.counters_panel.reset_requested.connect(self.ask_reset_counters)
         self._restore_settings()
 
     def _lay_out(self) -> None:
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
         self.save_failed_action.toggled.connect(self._toggle_save_failed)
         inspection.addAction(self.save_failed_action)
         inspection.addAction("Show inspection logs", lambda: _open_folder(logs_dir()))
-        inspection.addAction("Reset counters", self.controller.reset_counters, "Ctrl+R")
+        inspection.addAction("Reset counters…", self.ask_reset_counters)
         device_menu = inspection.addMenu("Device for inspection")
         group = QActionGroup(self)
         for device in device_choices():
@@ -160,8 +160,18 @@ class MainWindow(QMainWindow):
 
     # -- sources and options -------------------------------------------------------------
     def _start(self, spec) -> None:
+        self.controller.set_queue_size(self.source_bar.queue.value())
         if self.controller.start(spec):
-            save_source_spec(self.settings, spec)
+            save_source_settings(self.settings, spec, self.source_bar.all_settings())
+
+    def ask_reset_counters(self) -> None:
+        """Counters are the shift's record on screen: never wiped without a question."""
+        answer = QMessageBox.question(
+            self, "Reset counters", "Set every counter back to zero? The inspection log keeps "
+            "every part already recorded.", QMessageBox.StandardButton.Reset
+            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer == QMessageBox.StandardButton.Reset:
+            self.controller.reset_counters()
 
     def _toggle_save_failed(self, checked: bool) -> None:
         folder = ""
@@ -186,9 +196,13 @@ class MainWindow(QMainWindow):
         QMessageBox.information(self, "How to begin", (
             "1. Train: drop a folder of good part images on the window (or Recipe ▸ Train new "
             "recipe). The recipe is saved and listed for later.\n"
-            "2. Inspect: choose an image folder, video file or camera and press Start.\n"
-            "3. Adjust: drag the threshold; verdicts and counters follow at once.\n"
-            "Failed images appear in the strip at the bottom; click one to review it."))
+            "2. Inspect: choose an image folder, video file or camera and press Start. In part "
+            "mode every image or trigger gets exactly one verdict; a part the model could not "
+            "judge in time is a NOT JUDGED reject. Preview shows the newest frame and records "
+            "nothing.\n"
+            "3. Adjust: a new threshold applies from the next part; verdicts already given "
+            "stay as they were.\n"
+            "Rejected parts appear in the strip at the bottom; click one to review it."))
 
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -201,7 +215,13 @@ class MainWindow(QMainWindow):
         splitter = settings.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
-        self.source_bar.set_spec(load_source_spec(settings))
+        spec, per_kind = load_source_settings(settings)
+        self.source_bar.set_all_settings(per_kind)
+        self.source_bar.set_spec(spec)
+        try:
+            self.source_bar.queue.setValue(int(settings.value("source/queue_size", 4)))
+        except (TypeError, ValueError):
+            pass
         device = str(settings.value("device", "auto"))
         self.controller.device = device if device in device_choices() else "auto"
         for action in self.device_actions.actions():
@@ -221,7 +241,8 @@ class MainWindow(QMainWindow):
         settings = self.settings
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/splitter", self.splitter.saveState())
-        save_source_spec(settings, self.source_bar.spec())
+        save_source_settings(settings, self.source_bar.spec(), self.source_bar.all_settings())
+        settings.setValue("source/queue_size", self.source_bar.queue.value())
         if self.state.model_path:
             settings.setValue("recipe/path", self.state.model_path)
             settings.setValue("recipe/threshold", self.state.threshold)

@@ -1,53 +1,95 @@
-"""Choosing the image source (folder stream, video file, camera) and Start / Pause / Stop."""
+"""Choosing the source, its settings and trigger, and Start / Pause / Stop.
+
+Built from the registered source kinds and their declared options: the kind's address
+(folder, file, camera serial or index) and rate sit in the bar, its other settings
+(exposure, gain, pixel format, ...) in a settings dialog. Nothing here names a kind.
+"""
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
-                               QLabel, QLineEdit, QPushButton, QSpinBox, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout,
+                               QLabel, QPushButton, QSpinBox, QStackedWidget, QWidget)
 
-from ..pipeline.sources import CAMERA, FOLDER, VIDEO, SourceSpec
+from ..sources.base import FREE, HARDWARE, PLC, SOFTWARE, Source
+from ..sources.registry import SourceSpec, source_kinds
+from .option_widgets import OptionEditor
 from .state import PAUSED, RUNNING, AppState
 
-KINDS = ((FOLDER, "Image folder"), (VIDEO, "Video file"), (CAMERA, "Camera"))
-VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.m4v *.wmv);;All files (*)"
+INLINE = ("rate",)  # besides the address, these stay in the bar
+TRIGGER_LABELS = {
+    SOFTWARE: "Parts: software trigger",
+    HARDWARE: "Parts: hardware trigger",
+    PLC: "Parts: PLC trigger",
+    FREE: "Preview (newest frame, no records)",
+}
+FINITE_TRIGGER_LABELS = {SOFTWARE: "Parts: every image judged", FREE: "Preview (plays, no records)"}
+
+
+class _KindForm:
+    """The editors of one kind: its address and inline options in the bar, the rest in a dialog."""
+
+    def __init__(self, kind: type[Source]):
+        self.kind = kind
+        self.editors = {option.name: OptionEditor(option) for option in kind.options}
+        self.bar = QWidget()
+        layout = QHBoxLayout(self.bar)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for option in kind.options:
+            if option.name == kind.address or option.name in INLINE:
+                if option.kind not in ("bool",):
+                    layout.addWidget(QLabel(option.label))
+                layout.addWidget(self.editors[option.name], 1 if option.name == kind.address else 0)
+        self.extra = [option for option in kind.options
+                      if option.name != kind.address and option.name not in INLINE]
+
+    def values(self) -> dict:
+        return {name: editor.value() for name, editor in self.editors.items()}
+
+    def set_values(self, values: dict) -> None:
+        for name, value in values.items():
+            if name in self.editors:
+                self.editors[name].set_value(value)
 
 
 class SourceBar(QWidget):
     start_requested = Signal(object)  # SourceSpec
     pause_requested = Signal()
     stop_requested = Signal()
-    rate_changed = Signal(float)
+    queue_size_changed = Signal(int)
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
-        self.kind = QComboBox()
-        for key, label in KINDS:
-            self.kind.addItem(label, key)
-        self.path = QLineEdit(placeholderText="folder of images to inspect")
-        self.path.setMinimumWidth(320)
-        self.browse = QPushButton("Browse…")
-        self.camera = QSpinBox(minimum=0, maximum=16, prefix="index ")
-        self.rate = QDoubleSpinBox(minimum=0.2, maximum=120.0, value=5.0, decimals=1, suffix=" /s")
-        self.rate.setToolTip("Playback rate of a folder or video (images per second)")
-        self.loop = QCheckBox("Loop", checked=True)
+        self.kind = QComboBox(objectName="sourceKind")
+        self.forms: list[_KindForm] = []
+        self.stack = QStackedWidget()
+        for kind in source_kinds():
+            form = _KindForm(kind)
+            self.forms.append(form)
+            self.kind.addItem(kind.label, kind.kind)
+            self.stack.addWidget(form.bar)
+        self.settings_button = QPushButton("Settings…")
+        self.settings_button.setToolTip("Camera settings: exposure, gain, pixel format, timeout")
+        self.trigger = QComboBox(objectName="triggerMode")
+        self.queue = QSpinBox(minimum=1, maximum=64, value=4, prefix="queue ")
+        self.queue.setToolTip("Parts that may wait for the model; a part that finds the queue "
+                              "full is recorded as NOT JUDGED")
         self.start_button = QPushButton("▶  Start", objectName="startButton")
         self.pause_button = QPushButton("❚❚  Pause", objectName="pauseButton")
         self.stop_button = QPushButton("■  Stop", objectName="stopButton")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Source", objectName="sectionTitle"))
-        for widget in (self.kind, self.path, self.browse, self.camera):
-            layout.addWidget(widget)
-        layout.setStretchFactor(self.path, 1)
-        layout.addWidget(QLabel("Rate"))
-        layout.addWidget(self.rate)
-        layout.addWidget(self.loop)
+        layout.addWidget(self.kind)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.settings_button)
+        layout.addWidget(self.trigger)
+        layout.addWidget(self.queue)
         for button in (self.start_button, self.pause_button, self.stop_button):
             layout.addWidget(button)
         self.kind.currentIndexChanged.connect(self._on_kind)
-        self.browse.clicked.connect(self._browse)
-        self.rate.valueChanged.connect(self.rate_changed)
+        self.settings_button.clicked.connect(self.edit_settings)
+        self.queue.valueChanged.connect(self.queue_size_changed)
         self.start_button.clicked.connect(lambda: self.start_requested.emit(self.spec()))
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -56,45 +98,72 @@ class SourceBar(QWidget):
         self._on_kind()
         self._on_run_state()
 
+    @property
+    def form(self) -> _KindForm:
+        return self.forms[max(0, self.kind.currentIndex())]
+
     def spec(self) -> SourceSpec:
-        return SourceSpec(self.kind.currentData(), self.path.text().strip(), self.camera.value(),
-                          self.rate.value(), self.loop.isChecked())
+        return SourceSpec(self.form.kind.kind, self.form.values(), self.trigger.currentData() or "")
 
     def set_spec(self, spec: SourceSpec) -> None:
         index = self.kind.findData(spec.kind)
         self.kind.setCurrentIndex(max(index, 0))
-        self.path.setText(spec.path)
-        self.camera.setValue(int(spec.camera))
-        self.rate.setValue(float(spec.fps))
-        self.loop.setChecked(bool(spec.loop))
+        self.form.set_values(spec.settings)
+        trigger = self.trigger.findData(spec.trigger_mode if spec.kind == self.form.kind.kind else "")
+        self.trigger.setCurrentIndex(max(trigger, 0))
+
+    def all_settings(self) -> dict[str, dict]:
+        """Every kind's settings as edited, so that switching kinds loses nothing."""
+        return {form.kind.kind: form.values() for form in self.forms}
+
+    def set_all_settings(self, settings: dict[str, dict]) -> None:
+        for form in self.forms:
+            form.set_values(settings.get(form.kind.kind, {}))
+
+    def edit_settings(self) -> QDialog:
+        """The current kind's other settings in a small form (non-modal for tests)."""
+        form = self.form
+        dialog = QDialog(self, windowTitle=f"{form.kind.label} settings")
+        layout = QFormLayout(dialog)
+        editors = {}
+        for option in form.extra:
+            editor = OptionEditor(option, dialog)
+            editor.set_value(form.editors[option.name].value())
+            editor.setToolTip(option.help)
+            layout.addRow(option.label if option.kind != "bool" else "", editor)
+            editors[option.name] = editor
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                                   | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        layout.addRow(buttons)
+        dialog.accepted.connect(lambda: form.set_values(
+            {name: editor.value() for name, editor in editors.items()}))
+        dialog.open()
+        return dialog
 
     def _on_kind(self) -> None:
-        kind = self.kind.currentData()
-        self.path.setVisible(kind != CAMERA)
-        self.browse.setVisible(kind != CAMERA)
-        self.camera.setVisible(kind == CAMERA)
-        self.rate.setEnabled(kind != CAMERA)
-        self.loop.setEnabled(kind != CAMERA)
-        self.path.setPlaceholderText("folder of images to inspect" if kind == FOLDER
-                                     else "video file to inspect")
+        form = self.form
+        self.stack.setCurrentWidget(form.bar)
+        self.settings_button.setVisible(bool(form.extra))
+        labels = FINITE_TRIGGER_LABELS if form.kind.finite else TRIGGER_LABELS
+        self.trigger.blockSignals(True)
+        self.trigger.clear()
+        for mode in form.kind.triggers:
+            self.trigger.addItem(labels.get(mode, mode), mode)
+        self.trigger.blockSignals(False)
+        self.trigger.setEnabled(self.trigger.count() > 1 and not self._active())
 
-    def _browse(self) -> None:
-        if self.kind.currentData() == FOLDER:
-            chosen = QFileDialog.getExistingDirectory(self, "Folder of images to inspect",
-                                                      self.path.text())
-        else:
-            chosen = QFileDialog.getOpenFileName(self, "Video file to inspect", self.path.text(),
-                                                 VIDEO_FILTER)[0]
-        if chosen:
-            self.path.setText(chosen)
+    def _active(self) -> bool:
+        return self.state.run_state in (RUNNING, PAUSED)
 
     def _on_run_state(self, *_args) -> None:
         run_state = self.state.run_state
-        active = run_state in (RUNNING, PAUSED)
+        active = self._active()
         self.start_button.setText("▶  Resume" if run_state == PAUSED else "▶  Start")
         self.start_button.setEnabled(self.state.model is not None and run_state != RUNNING)
         self.pause_button.setEnabled(run_state == RUNNING)
         self.stop_button.setEnabled(active)
-        for widget in (self.kind, self.path, self.browse, self.camera, self.loop):
+        for widget in (self.kind, self.stack, self.settings_button, self.queue):
             widget.setEnabled(not active)
-        self.rate.setEnabled(self.kind.currentData() != CAMERA)
+        self.trigger.setEnabled(self.trigger.count() > 1 and not active)

@@ -1,100 +1,321 @@
-"""Live inspection, one frame at a time: the newest-frame mailbox, inspecting, recording.
+"""Live inspection as plain Python threads: acquisition, judging, the final record.
 
-The window's threads only wrap these: a source thread `put`s frames, the inference thread
-`take`s the newest, `inspect_frame`s it and `record`s the verdict.
+`LivePipeline` is what the window, `adgui inspect --source` and the benchmarks all run. It
+owns one model and, per start of a source, an acquisition thread (pipeline.acquisition) and
+a judging thread. Every part's verdict is decided once, in `_judge`, at the threshold in
+force at that moment; `Recorder` turns it into the final record and hands it on. No Qt: the
+window listens through a `Listener` whose methods are called from these threads.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
 
-from ..inspection_log import InspectionLog, LogEntry
-from ..render import overlay, verdict_banner, write_png
-from .sources import Frame
+from algorithms.images import to_unit
+
+from ..inspection_log import InspectionLog
+from ..records.part import ERROR, FAIL, NOT_JUDGED, PartRecord, decide
+from ..render import display_rgb8, overlay, verdict_banner, write_png
+from ..sources.base import FREE, Frame, Source
+from ..sources.registry import SourceSpec, open_source
+from .acquisition import Acquisition
+from .errors import describe_error
+from .parts import CountKeeper, FrameMailbox, PartQueue, Unjudged
 
 THUMBNAIL_SIDE = 96
-
-
-class FrameMailbox:
-    """A single slot: a new frame replaces an unread one, which counts as dropped.
-
-    The inference thread therefore always works on the newest frame, and memory never
-    grows when the model is slower than the source.
-    """
-
-    def __init__(self):
-        self._condition = threading.Condition()
-        self._frame: Frame | None = None
-        self.posted = 0
-        self.dropped = 0
-
-    def put(self, frame: Frame) -> None:
-        with self._condition:
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = frame
-            self.posted += 1
-            self._condition.notify()
-
-    def take(self, timeout: float) -> Frame | None:
-        """The newest frame, waiting up to `timeout` seconds for one; None if none came."""
-        with self._condition:
-            if self._frame is None:
-                self._condition.wait(timeout)
-            frame, self._frame = self._frame, None
-            return frame
-
-    def discard(self) -> None:
-        """Forget an unread frame (the stream stopped); it counts as dropped."""
-        with self._condition:
-            if self._frame is not None:
-                self.dropped += 1
-            self._frame = None
-
-    def reset_counts(self) -> None:
-        with self._condition:
-            self.posted = self.dropped = 0
-
-    @property
-    def pending(self) -> int:
-        return int(self._frame is not None)
+DEFAULT_QUEUE_SIZE = 4
+TAKE_WAIT_S = 0.05
 
 
 @dataclass
-class FrameResult:
-    frame_id: str
-    source: str
-    run_id: int
-    image: np.ndarray  # (H, W, 3) uint8 RGB as received
-    anomaly_map: np.ndarray  # (H, W) float32, calibrated like the score
-    score: float
-    latency_ms: float
-    threshold: float  # the threshold `picture` and the logged verdict used
-    picture: np.ndarray  # (H, W, 3) uint8: image with heatmap and contours at `threshold`
-    model: str
-    sequence: int = 0  # arrival order, stamped by whoever counts the results
-    thumbnail: np.ndarray | None = None  # small copy of `picture` for lists of results
+class JudgedPart:
+    """A final record with the pictures the window shows (numpy only: it crosses threads)."""
+
+    record: PartRecord
+    image: np.ndarray | None = None  # (H, W, 3) uint8 for display
+    anomaly_map: np.ndarray | None = None  # (H, W) float32, calibrated like the score
+    picture: np.ndarray | None = None  # image with heatmap and contours at record.threshold
+    thumbnail: np.ndarray | None = None
+    preview: bool = False  # a preview frame: shown, never counted or recorded
 
     @property
     def verdict(self) -> str:
-        return verdict_of(self.score, self.threshold)
+        return self.record.verdict
 
 
-def verdict_of(score: float, threshold: float) -> str:
-    return "FAIL" if score >= threshold else "PASS"
+class Listener(Protocol):
+    """What the pipeline tells; called from its threads, so implementations hand over."""
+
+    def part_judged(self, part: JudgedPart) -> None: ...
+
+    def source_event(self, run_id: int, kind: str, text: str, level: str) -> None: ...
 
 
-def inspect_frame(inspector, frame: Frame, threshold: float, model: str) -> FrameResult:
-    """Run the model on one frame and draw its overlay at the current threshold."""
-    result = inspector.inspect(frame.image)
-    picture = overlay(frame.image, result.anomaly_map, threshold)
-    return FrameResult(frame.frame_id, frame.source, frame.run_id, frame.image, result.anomaly_map,
-                       float(result.score), float(result.latency_ms), threshold, picture, model,
-                       thumbnail=thumbnail(picture))
+class Recorder:
+    """The one place a judged part becomes final: log line, saved images, then subscribers."""
+
+    def __init__(self):
+        self.log_path: Path | None = None  # CSV export, one line per part, synced
+        self.failed_dir: Path | None = None
+        self.subscribers: list[Callable[[JudgedPart], None]] = []
+        self.problems: Callable[[str], None] = lambda text: None
+        self._log: InspectionLog | None = None
+        self._lock = threading.Lock()
+
+    def record(self, part: JudgedPart) -> JudgedPart:
+        with self._lock:
+            try:
+                part = self._save_images(part)
+                log = self._current_log()
+                if log is not None:
+                    log.append(part.record)
+            except OSError as error:
+                self.problems(f"Could not write the inspection log or failed image: "
+                              f"{describe_error(error)}")
+        for subscriber in list(self.subscribers):
+            subscriber(part)
+        return part
+
+    def close(self) -> None:
+        with self._lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+    def _save_images(self, part: JudgedPart) -> JudgedPart:
+        folder, record = self.failed_dir, part.record
+        if folder is None or record.verdict != FAIL or part.image is None:
+            return part
+        stem = unique_stem(Path(folder), record)
+        image_path = write_png(Path(folder) / f"{stem}.png", part.image)
+        overlay_path = write_png(Path(folder) / f"{stem}_overlay.png",
+                                 verdict_banner(part.picture, FAIL, record.score))
+        return replace(part, record=replace(record, image_path=str(image_path),
+                                            overlay_path=str(overlay_path)))
+
+    def _current_log(self) -> InspectionLog | None:
+        path = self.log_path
+        if path is None:
+            return None
+        if self._log is None or self._log.path != Path(path):
+            if self._log is not None:
+                self._log.close()
+            self._log = InspectionLog(path)
+        return self._log
+
+
+class LivePipeline:
+    """One model, one source at a time; every part judged, in order, exactly once."""
+
+    def __init__(self, listener: Listener, queue_size: int = DEFAULT_QUEUE_SIZE,
+                 station: str = "", open_source_fn: Callable[[SourceSpec], Source] = open_source):
+        self.listener = listener
+        self.queue_size = queue_size
+        self.station = station
+        self.counts = CountKeeper()
+        self.recorder = Recorder()
+        self.recorder.subscribers.append(listener.part_judged)
+        self.recorder.problems = lambda text: listener.source_event(self.run_id, "record_failed",
+                                                                     text, "warning")
+        self.threshold = 0.5  # read once per part: a change applies from the next part
+        self.recipe = ""
+        self.recipe_version = ""
+        self.run_id = 0
+        self._open_source = open_source_fn
+        self._inspector = None
+        self._model_lock = threading.Lock()  # one model call at a time, across runs
+        self._run: _Run | None = None
+
+    # -- model ---------------------------------------------------------------------------
+    def set_inspector(self, inspector, recipe: str = "", recipe_version: str = "") -> None:
+        """Use a loaded model from the next start on (the current run is stopped)."""
+        self.stop()
+        with self._model_lock:
+            self._inspector = inspector
+        self.recipe, self.recipe_version = recipe, recipe_version
+
+    @property
+    def has_model(self) -> bool:
+        return self._inspector is not None
+
+    # -- runs ----------------------------------------------------------------------------
+    def start(self, spec: SourceSpec, source: Source | None = None, limit: int | None = None) -> int:
+        """Start a source (`source`, or the one `spec` names); returns the run id its records
+        carry. After `limit` triggers the run finishes by itself. Raises SourceError if the
+        spec is unusable (an unknown kind, a setting out of range); a source that fails to
+        open reports it as a `source_failed` event."""
+        if self._inspector is None:
+            raise RuntimeError("load or train a recipe first")
+        source = source or self._open_source(spec)
+        self.stop()
+        self.run_id += 1
+        self._run = _Run(self, source, spec.trigger_mode, self.run_id, limit)
+        self._run.start()
+        return self.run_id
+
+    def stop(self) -> None:
+        """Stop the current run without waiting for its threads: a part under inspection is
+        still recorded, parts still queued are recorded as NOT JUDGED."""
+        run, self._run = self._run, None
+        if run is not None:
+            run.stop()
+
+    def pause(self) -> None:
+        if self._run is not None:
+            self._run.acquisition.running.clear()
+
+    def resume(self) -> None:
+        if self._run is not None:
+            self._run.acquisition.running.set()
+
+    def trigger(self) -> int | None:
+        """A PLC's trigger for the current run (PLC mode); its trigger number, or None."""
+        run = self._run
+        return run.acquisition.request_trigger() if run is not None else None
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Block until the current run has recorded its last part (finite sources, tests)."""
+        run = self._run
+        return run.finished.wait(timeout) if run is not None else True
+
+    @property
+    def running(self) -> bool:
+        return self._run is not None and not self._run.finished.is_set()
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        run = self._run
+        self.stop()
+        if run is not None:
+            run.join(timeout)
+        self.recorder.close()
+
+    # -- judging -------------------------------------------------------------------------
+    def _judge(self, frame: Frame, station_part: bool = True) -> JudgedPart:
+        threshold = self.threshold
+        display = display_rgb8(frame.image, frame.bit_depth)
+        model_input = frame.image if frame.image.dtype == np.uint8 else to_unit(frame.image, frame.bit_depth)
+        with self._model_lock:
+            result = self._inspector.inspect(model_input)
+        verdict = decide(result.score, threshold)
+        picture = overlay(display, result.anomaly_map, threshold)
+        record = self._record(frame.part_id, frame.trigger_number, verdict, result.score, threshold,
+                              frame.source, frame.trigger_time, frame.acquired_time,
+                              result.latency_ms, "", frame.run_id)
+        return JudgedPart(record, display, result.anomaly_map, picture, thumbnail(picture),
+                          preview=not station_part)
+
+    def _unjudged(self, marker: Unjudged, reason: str | None = None) -> JudgedPart:
+        return JudgedPart(self._record(marker.part_id, marker.trigger_number, marker.verdict, None,
+                                       self.threshold, marker.source, marker.trigger_time, None,
+                                       None, reason or marker.reason, marker.run_id))
+
+    def _record(self, part_id, sequence, verdict, score, threshold, source, trigger_time,
+                acquired_time, latency_ms, reason, run_id) -> PartRecord:
+        return PartRecord(part_id, sequence, verdict, score, threshold, source, self.station,
+                          self.recipe, self.recipe_version, trigger_time, acquired_time,
+                          time.time(), latency_ms, reason, run_id=run_id)
+
+    def _finish(self, part: JudgedPart) -> None:
+        self.counts.add_verdict(part.record.verdict)
+        self.recorder.record(part)
+
+
+class _Run:
+    """One start of one source: its acquisition thread, its judging thread, its queue."""
+
+    def __init__(self, pipeline: LivePipeline, source: Source, mode: str, run_id: int,
+                 limit: int | None = None):
+        self.pipeline = pipeline
+        self.run_id = run_id
+        self.part_mode = mode != FREE
+        self.queue = PartQueue(pipeline.queue_size) if self.part_mode else None
+        self.mailbox = None if self.part_mode else FrameMailbox()
+        self.acquisition = Acquisition(source, mode, run_id, pipeline.counts, self._event,
+                                       self.queue, self.mailbox, limit)
+        self.finished = threading.Event()
+        self._threads = [
+            threading.Thread(target=self.acquisition.run, name=f"acquisition-{run_id}", daemon=True),
+            threading.Thread(target=self._judge_loop, name=f"judging-{run_id}", daemon=True),
+        ]
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self.acquisition.stop.set()
+        self.acquisition.running.set()
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _event(self, kind: str, text: str, level: str) -> None:
+        self.pipeline.listener.source_event(self.run_id, kind, text, level)
+
+    def _judge_loop(self) -> None:
+        pipeline, acquisition = self.pipeline, self.acquisition
+        try:
+            while not acquisition.stop.is_set():
+                if self.part_mode:
+                    item = self.queue.take(TAKE_WAIT_S)
+                    if item is not None:
+                        pipeline._finish(self._judge_item(item))
+                    elif acquisition.finished.is_set() and len(self.queue) == 0:
+                        break  # the source ended and every part it gave is recorded
+                else:
+                    frame = self.mailbox.take(TAKE_WAIT_S)
+                    if frame is not None and not acquisition.stop.is_set():
+                        self._preview(frame)
+                    elif frame is None and acquisition.finished.is_set():
+                        break
+            if self.part_mode:
+                self._record_the_rest()
+        finally:
+            self.finished.set()
+            self._event("run_finished", "", "info")
+
+    def _record_the_rest(self) -> None:
+        """Stopped: every part still waiting, or still being acquired, gets its NOT JUDGED
+        record, until the acquisition thread is done (it counts nothing new after a stop)."""
+        while True:
+            done = self.acquisition.finished.wait(TAKE_WAIT_S)
+            for item in self.queue.drain():
+                marker = item if isinstance(item, Unjudged) else _marker_of(item)
+                self.pipeline._finish(self.pipeline._unjudged(
+                    marker, marker.reason or "inspection stopped before it was judged"))
+            if done:
+                return
+
+    def _judge_item(self, item) -> JudgedPart:
+        pipeline = self.pipeline
+        if isinstance(item, Unjudged):
+            return pipeline._unjudged(item)
+        try:
+            return pipeline._judge(item)
+        except Exception as error:  # noqa: BLE001 - one part's failure is that part's record
+            return pipeline._unjudged(_marker_of(item, ERROR), describe_error(error))
+
+    def _preview(self, frame: Frame) -> None:
+        try:
+            part = self.pipeline._judge(frame, station_part=False)
+        except Exception as error:  # noqa: BLE001
+            self._event("skipped", f"{frame.part_id}: {describe_error(error)}", "warning")
+            return
+        self.pipeline.listener.part_judged(part)
+
+
+def _marker_of(frame: Frame, verdict: str = NOT_JUDGED) -> Unjudged:
+    return Unjudged(frame.trigger_number, frame.part_id, frame.source, "", verdict,
+                    frame.trigger_time, frame.run_id)
 
 
 def thumbnail(picture: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
@@ -106,25 +327,26 @@ def thumbnail(picture: np.ndarray, side: int = THUMBNAIL_SIDE) -> np.ndarray:
     return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
 
 
+def unique_stem(folder: Path, record: PartRecord) -> str:
+    """part id + verdict time (+ a counter if that is taken): saved images never replace one."""
+    stamp = datetime.fromtimestamp(record.verdict_time or time.time()).strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    base = _file_stem(f"{Path(record.part_id).stem}_{stamp}")
+    stem, counter = base, 2
+    while (folder / f"{stem}.png").exists() or (folder / f"{stem}_overlay.png").exists():
+        stem, counter = f"{base}-{counter}", counter + 1
+    return stem
+
+
 def warm_up(inspector, runs: int = 2) -> None:
-    """Run the model on a blank image so that the first real frame is not the slow one
+    """Run the model on a blank image so that the first real part is not the slow one
     (the first calls build kernels and caches; seconds on a CPU)."""
     blank = np.full((64, 64, 3), 128, dtype=np.uint8)
     for _ in range(runs):
         inspector.inspect(blank)
 
 
-def record(result: FrameResult, log: InspectionLog | None, failed_dir: Path | None) -> None:
-    """Log the verdict (synced to disk) and keep a failed image and its overlay if asked."""
-    if log is not None:
-        log.append(LogEntry(result.source, result.frame_id, result.score, result.verdict,
-                            result.model, result.threshold))
-    if failed_dir is not None and result.verdict == "FAIL":
-        stem = _file_stem(f"{result.source}_{Path(result.frame_id).stem}")
-        write_png(Path(failed_dir) / f"{stem}.png", result.image)
-        write_png(Path(failed_dir) / f"{stem}_overlay.png",
-                  verdict_banner(result.picture, "FAIL", result.score))
-
-
 def _file_stem(text: str) -> str:
     return "".join(char if char.isalnum() or char in "-_" else "_" for char in text)[:120]
+
+
+__all__ = ["DEFAULT_QUEUE_SIZE", "JudgedPart", "Listener", "LivePipeline", "Recorder"]

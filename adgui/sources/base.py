@@ -109,10 +109,12 @@ class Source(ABC):
 
     def __init__(self, settings: dict[str, Any] | None = None, trigger: str | None = None):
         self.settings = resolve_settings(type(self), settings or {})
-        self.trigger_mode = trigger or self.triggers[0]
-        if self.trigger_mode not in self.triggers:
-            raise SourceError(f"a {self.label.lower()} cannot run on a {self.trigger_mode} trigger; "
+        mode = trigger or self.triggers[0]
+        if not accepts_trigger(type(self), mode):
+            raise SourceError(f"a {self.label.lower()} cannot run on a {mode} trigger; "
                               f"it can run on: {', '.join(self.triggers)}")
+        # How the device itself is triggered: a PLC's request reaches it as a software trigger.
+        self.trigger_mode = SOFTWARE if mode == PLC else mode
 
     @property
     def name(self) -> str:
@@ -146,6 +148,12 @@ class Source(ABC):
         self.close()
 
 
+def accepts_trigger(kind: type[Source], mode: str) -> bool:
+    """Whether `kind` can run on trigger `mode`; any kind that takes software triggers can
+    serve a PLC's requests."""
+    return mode in kind.triggers or (mode == PLC and SOFTWARE in kind.triggers)
+
+
 def resolve_settings(kind: type[Source], given: dict[str, Any]) -> dict[str, Any]:
     """Every declared option of `kind`, parsed, defaults filled in; unknown names refused."""
     known = {option.name: option for option in kind.options}
@@ -157,4 +165,5 @@ def resolve_settings(kind: type[Source], given: dict[str, Any]) -> dict[str, Any
 
 
 __all__ = ["FREE", "HARDWARE", "PLC", "SOFTWARE", "TRIGGERS", "Frame", "ImageError", "Option",
-           "Source", "SourceEnded", "SourceError", "SourceLost", "resolve_settings"]
+           "Source", "SourceEnded", "SourceError", "SourceLost", "accepts_trigger",
+           "resolve_settings"]
