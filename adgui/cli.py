@@ -110,6 +110,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a setting of every detector, e.g. --set image_size=320")
     bench.add_argument("--json", type=Path)
+    bench.add_argument("--parts", action="store_true",
+                       help="the station in part mode instead: trigger-to-verdict latency and the "
+                            "highest part rate held with no NOT_JUDGED part (needs --model)")
+    bench.add_argument("--model", type=Path, help="with --parts: the trained model to run")
+    bench.add_argument("--hold", type=float, default=60.0,
+                       help="with --parts: seconds a rate must hold (default 60)")
+    bench.add_argument("--queue", type=int, default=4, help="with --parts: part queue size (default 4)")
     bench.set_defaults(handler=_bench)
 
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
@@ -283,6 +290,8 @@ def _bench(args) -> int:
     from adgui.pipeline.benchmark import run_bench
     from adgui.resources import samples_dir
 
+    if args.parts:
+        return _bench_parts(args)
     presets = dict(item.split("=", 1) for item in args.preset)
     data = args.data or samples_dir() / "good"
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
@@ -294,6 +303,24 @@ def _bench(args) -> int:
     for row in results:
         print("\t".join(str(row[column]) for column in columns), file=sys.stderr)
     text = json.dumps(_json_safe(results), indent=2)
+    print(text)
+    if args.json:
+        from algorithms.files import atomic_write
+
+        with atomic_write(args.json, "w") as stream:
+            stream.write(text + "\n")
+    return EXIT_OK
+
+
+def _bench_parts(args) -> int:
+    from adgui.pipeline.part_bench import run_part_bench
+    from adgui.resources import samples_dir
+
+    if args.model is None:
+        raise ValueError("--parts needs --model (a trained model file)")
+    result = run_part_bench(args.model, args.data or samples_dir() / "good", args.hold, args.queue,
+                            args.device, _progress_printer())
+    text = json.dumps(_json_safe(result), indent=2)
     print(text)
     if args.json:
         from algorithms.files import atomic_write

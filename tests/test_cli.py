@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,45 @@ def test_inspect_logs_every_verdict_and_saves_failures(model, labelled_folder, t
     rows = read_log(log)
     assert len(rows) == 6
     assert [r["verdict"] for r in rows] == ["PASS"] * 3 + ["FAIL"] * 3
-    assert len(list(failed.glob("*.png"))) == 3
+    assert [int(r["sequence"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert len(list(failed.glob("*_overlay.png"))) == 3 and len(list(failed.glob("*.png"))) == 6
+    lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [(Path(part).name, verdict) for part, verdict, *_ in lines] == \
+        [(Path(r["part_id"]).name, r["verdict"]) for r in rows]
+
+    # Inspecting the same failures again never replaces the images saved the first time.
+    assert main(["inspect", "--model", str(model), str(labelled_folder / "bad"),
+                 "--save-failed", str(failed)]) == 0
+    assert len(list(failed.glob("*.png"))) == 12
+
+
+def test_inspect_gives_each_unreadable_file_its_own_reason(model, labelled_folder, capsys):
+    folder = labelled_folder / "bad"
+    (folder / "a_junk.png").write_bytes(b"not a png")
+    (folder / "b_empty.png").write_bytes(b"")
+    assert main(["inspect", "--model", str(model), "--source", f"folder:{folder}"]) == 0
+    lines = {Path(line.split("\t")[0]).name: line.split("\t")
+             for line in capsys.readouterr().out.splitlines()}
+    assert len(lines) == 5
+    _, verdict, score, latency, reason = lines["a_junk.png"]
+    assert (verdict, score) == ("ERROR", "") and "a_junk.png: not a readable image" in reason
+    _, verdict, score, latency, reason = lines["b_empty.png"]
+    assert (verdict, score) == ("ERROR", "") and "b_empty.png: the file is empty" in reason
+    assert lines["bad_spot.png"][1] == "FAIL" and float(lines["bad_spot.png"][2]) > 0.5
+
+
+def test_inspect_fails_when_no_input_could_be_read(model, tmp_path, capsys):
+    (tmp_path / "junk.png").write_bytes(b"junk")
+    assert main(["inspect", "--model", str(model), str(tmp_path / "junk.png")]) == 1
+    assert capsys.readouterr().out.split("\t")[1] == "ERROR"
+
+
+def test_inspect_refuses_a_setting_the_source_lacks(model, labelled_folder, capsys):
+    assert main(["inspect", "--model", str(model), "--source", f"folder:{labelled_folder}",
+                 "--exposure-us", "100"]) == 1
+    assert "has no setting --exposure-us" in capsys.readouterr().err
+    assert main(["inspect", "--model", str(model)]) == 1
+    assert "either image files" in capsys.readouterr().err
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path, capsys):
@@ -103,3 +142,14 @@ def test_bench_rejects_a_setting_the_detector_lacks(capsys):
     assert main(["bench", "--data", str(samples_dir() / "good"), "--detectors", "padim",
                  "--set", "coreset_ratio=0.01"]) != 0
     assert "no setting" in capsys.readouterr().err
+
+
+def test_bench_parts_reports_latency_and_a_held_rate(model, capsys):
+    assert main(["bench", "--parts", "--model", str(model), "--hold", "2", "--queue", "4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["queue_size"] == 4 and result["free_run_parts_per_s"] > 1
+    held = [attempt for attempt in result["attempts"] if attempt["not_judged"] == 0]
+    assert result["held_rate_per_s"] == pytest.approx(held[0]["rate_per_s"], abs=0.01)
+    assert result["held_rate_per_s"] <= result["free_run_parts_per_s"]
+    assert held[0]["triggers"] >= 0.8 * result["held_rate_per_s"] * 2
+    assert 0 < result["trigger_to_verdict_ms_median"] <= result["trigger_to_verdict_ms_p99"]

@@ -223,8 +223,9 @@ class LivePipeline:
                           time.time(), latency_ms, reason, run_id=run_id)
 
     def _finish(self, part: JudgedPart) -> None:
-        self.counts.add_verdict(part.record.verdict)
+        # Recorded before counted: once the counts show a part, its record exists.
         self.recorder.record(part)
+        self.counts.add_verdict(part.record.verdict)
 
 
 class _Run:
