@@ -217,10 +217,13 @@ def _open_sqlite(url: URL, station: str) -> Database:
 def _sqlite_engine_checked(url: URL) -> Engine:
     """An engine on a SQLite file whose schema is current; _Unusable if the file is not ours."""
     path = Path(url.database)
-    if path.exists() and path.stat().st_size > 0:
-        with open(path, "rb") as stream:
-            if stream.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise _Unusable("the file is not a SQLite database")
+    try:
+        if path.exists() and path.stat().st_size > 0:
+            with open(path, "rb") as stream:
+                if stream.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                    raise _Unusable("the file is not a SQLite database")
+    except OSError as error:  # a folder, no permission: nothing to move aside
+        raise DatabaseError(f"The inspection database {path} cannot be opened: {error}") from None
     engine = create_engine(url)
     event.listen(engine, "connect", _sqlite_connect)
     # SQLAlchemy begins every transaction itself, DDL included (pysqlite would leave it out).
