@@ -1,20 +1,23 @@
 """Schema migrations, written with Alembic's operations and run when a database is opened.
 
 Each revision is a module of this package with `revision`, `down_revision` and `upgrade()`
-(using `alembic.op`), listed in order in REVISIONS. They are imported as modules rather than
-read from a script folder, so a PyInstaller build, which bundles modules but no loose source
-files, finds them too. The version lives in Alembic's own kind of version table.
+(using `alembic.op`), imported below and listed in order in REVISIONS. They are imported as
+modules rather than read from a script folder, so a PyInstaller build, which bundles imported
+modules but no loose source files, has them too. The version lives in a table of Alembic's
+own shape, named for adgui so that another Alembic-managed program's table is never taken
+for ours.
 """
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, Connection, MetaData, String, Table, inspect, text
 
-REVISIONS = ("v0001_initial",)  # oldest first; append new revisions here
+from . import v0001_initial
+
+REVISIONS: tuple[ModuleType, ...] = (v0001_initial,)  # oldest first; append new revisions here
 VERSION_TABLE = "adgui_schema_version"
 
 _version = Table(VERSION_TABLE, MetaData(), Column("version_num", String(32), primary_key=True))
@@ -26,7 +29,7 @@ class ForeignSchemaError(RuntimeError):
 
 
 def revisions() -> list[ModuleType]:
-    modules = [importlib.import_module(f"{__name__}.{name}") for name in REVISIONS]
+    modules = list(REVISIONS)
     for previous, module in zip([None, *modules], modules):
         expected = previous.revision if previous else None
         if module.down_revision != expected:
@@ -63,7 +66,7 @@ def upgrade(connection: Connection) -> list[str]:
         raise ForeignSchemaError(f"its schema version {current!r} is unknown to this version of "
                                  "adgui (a newer adgui or another program wrote it)")
     for module in pending:
-        with Operations.context(context):  # `alembic.op` inside upgrade() means `operations`
+        with Operations.context(context):  # `alembic.op` in upgrade() now works on `connection`
             module.upgrade()
     if pending:
         _version.create(connection, checkfirst=True)
