@@ -14,7 +14,9 @@ def record(sequence: int) -> PartRecord:
 
 
 def aside_files(path: Path) -> list[Path]:
-    return sorted(path.parent.glob(f"{path.name}.unusable-*"))
+    """The databases moved aside (their WAL files beside them are not counted)."""
+    return sorted(file for file in path.parent.glob(f"{path.name}.unusable-*")
+                  if not file.name.endswith(("-wal", "-shm")))
 
 
 def assert_fresh_and_working(database, path: Path) -> None:
