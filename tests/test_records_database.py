@@ -141,19 +141,40 @@ def test_writer_retries_a_failing_database_and_reports_it_once(database_url):
 
 
 def test_writer_keeps_good_rows_when_one_is_refused(database_url):
+    from sqlalchemy.exc import IntegrityError
+
     errors = []
     with open_database(database_url, "line-1") as database:
         release = threading.Event()
         write = database.write
-        database.write = lambda parts, events: (release.wait(5), write(parts, events))
+
+        def refuses_part_2(parts, events):  # as a database constraint would
+            release.wait(5)
+            if any(record.sequence == 2 for record in parts):
+                raise IntegrityError("INSERT", {}, Exception("constraint failed"))
+            write(parts, events)
+
+        database.write = refuses_part_2
         writer = RecordWriter(database, on_error=errors.append)
-        writer.add_part(part(1))
-        writer.add_part(replace(part(2), verdict_time=None))  # NOT NULL: refused
-        writer.add_part(part(3))
+        for sequence in (1, 2, 3, 4):
+            writer.add_part(part(sequence))
         release.set()
         assert writer.close(timeout=30)
-        assert [p.sequence for p in database.parts()] == [1, 3]
+        assert [p.sequence for p in database.parts()] == [1, 3, 4]
     assert writer.lost == 1 and len(errors) == 1 and "part-00002" in str(errors[0])
+
+
+def test_records_the_database_would_refuse_are_refused_to_the_caller(tmp_path):
+    with open_database(f"sqlite:///{tmp_path / 'a.sqlite3'}", "line-1") as database:
+        writer = RecordWriter(database)
+        for bad in [replace(part(1), verdict="MAYBE"), replace(part(1), verdict_time=None),
+                    replace(part(1), verdict_time=math.nan), replace(part(1), station="x" * 65)]:
+            with pytest.raises(ValueError, match="part-00001"):
+                writer.add_part(bad)
+            with pytest.raises(ValueError, match="part-00001"):
+                database.add_part(bad)
+        assert writer.close() and writer.lost == 0
+        assert database.parts(station=ALL_STATIONS) == []
 
 
 def test_writer_that_cannot_write_reports_what_is_lost_when_closed(tmp_path):

@@ -21,7 +21,7 @@ from sqlalchemy.engine import URL
 from ..pipeline.userdata import database_path
 from . import migrations
 from .event import Event, make_event
-from .part import PartRecord
+from .part import VERDICTS, PartRecord
 from .schema import STATION_LENGTH, events as events_table, parts as parts_table
 from .shifts import Shift, Totals
 
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 ALL_STATIONS = "*"  # pass as `station` to a query to read every station's rows
 SQLITE_HEADER = b"SQLite format 3\x00"
 PART_FIELDS = [field.name for field in fields(PartRecord)]
-EVENT_FIELDS = [field.name for field in fields(Event)]
+EVENT_COLUMNS = {field.name: "user_name" if field.name == "user" else field.name
+                 for field in fields(Event)}  # Event field -> column
 
 
 class DatabaseError(RuntimeError):
@@ -52,7 +53,8 @@ def open_database(url: str | URL | None, station: str) -> "Database":
     try:
         url = make_url(url) if url is not None else URL.create("sqlite", database=str(database_path()))
     except exc.ArgumentError as error:
-        raise DatabaseError(f"Not a database URL: {error}") from None
+        raise DatabaseError(f"Not a database URL ({error}): use sqlite:///PATH or "
+                            "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE") from None
     backend = url.get_backend_name()
     if backend == "sqlite":
         return _open_sqlite(url, station)
@@ -87,8 +89,7 @@ class Database:
     def write(self, parts: Iterable[PartRecord], events: Iterable[Event]) -> None:
         """Write parts and events in one transaction: all of them or none."""
         part_rows = [self._part_row(record) for record in parts]
-        event_rows = [{**event.as_dict(), "station": event.station or self.station}
-                      for event in events]
+        event_rows = [self._event_row(event) for event in events]
         with self.engine.begin() as connection:
             if part_rows:
                 connection.execute(insert(parts_table), part_rows)
@@ -96,11 +97,17 @@ class Database:
                 connection.execute(insert(events_table), event_rows)
 
     def _part_row(self, record: PartRecord) -> dict:
+        check_part(record)
         row = record.as_dict()
         row["station"] = record.station or self.station
         for name in ("score", "trigger_time", "acquired_time", "latency_ms"):
             if row[name] is not None and not math.isfinite(row[name]):
                 row[name] = None  # SQLite cannot keep NaN; both databases then read None
+        return row
+
+    def _event_row(self, event: Event) -> dict:
+        row = {EVENT_COLUMNS[name]: value for name, value in event.as_dict().items()}
+        row["station"] = event.station or self.station
         return row
 
     # --- reading --------------------------------------------------------------------------
@@ -132,7 +139,8 @@ class Database:
                limit: int | None = None, newest_first: bool = False) -> list[Event]:
         """Events from `start` to `end` (both inclusive), oldest first."""
         column = events_table.c.time
-        query = select(*(events_table.c[name] for name in EVENT_FIELDS))
+        query = select(*(events_table.c[column].label(name)
+                         for name, column in EVENT_COLUMNS.items()))
         query = self._filter(query, events_table, column, start, None, station)
         if end is not None:
             query = query.where(column <= end)
@@ -186,6 +194,17 @@ class Database:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def check_part(record: PartRecord) -> None:
+    """Refuse, in the caller's thread, a record the database would refuse or misread later."""
+    if record.verdict not in VERDICTS:
+        raise ValueError(f"Part {record.part_id!r}: unknown verdict {record.verdict!r}")
+    if not isinstance(record.verdict_time, (int, float)) or not math.isfinite(record.verdict_time):
+        raise ValueError(f"Part {record.part_id!r}: no verdict time")
+    if len(record.station) > STATION_LENGTH:
+        raise ValueError(f"Part {record.part_id!r}: station name longer than {STATION_LENGTH} "
+                         "characters")
 
 
 # --- opening -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Callable
 
 from sqlalchemy import exc
 
-from .database import Database, DatabaseError
+from .database import Database, DatabaseError, check_part
 from .event import Event, make_event
 from .part import PartRecord
 
@@ -27,7 +27,7 @@ CommittedCallback = Callable[[list[PartRecord]], None]
 
 class RecordWriter:
     def __init__(self, database: Database, *, capacity: int = 10_000, max_batch: int = 500,
-                 put_timeout: float = 1.0, on_error: ErrorCallback | None = None,
+                 put_timeout: float = 0.2, on_error: ErrorCallback | None = None,
                  on_committed: CommittedCallback | None = None):
         self.database = database
         self.max_batch = max_batch
@@ -47,7 +47,11 @@ class RecordWriter:
     # --- the caller's side ----------------------------------------------------------------
 
     def add_part(self, record: PartRecord) -> bool:
-        """Queue a part; False (and reported) if the queue stayed full for `put_timeout`."""
+        """Queue a part; False (and reported) if the queue stayed full for `put_timeout`.
+
+        A record the database would refuse (unknown verdict, no time) raises ValueError here.
+        """
+        check_part(record)
         return self._put(record)
 
     def add_event(self, kind: str, **fields) -> Event:
