@@ -39,7 +39,8 @@ def test_parts_and_events_round_trip(database_url):
         database.add_part(record)
         database.add_part(not_judged)
         database.add_event(THRESHOLD_CHANGED, user="engineer", old_value=0.5, new_value=0.55,
-                           reason="fewer false rejects", detail={"recipe": "bottle", "parts": [1, 2]},
+                           reason="fewer false rejects",
+                           detail={"recipe": "bottle", "parts": [1, 2]},
                            when=T0 + 2)
     with open_database(database_url, "line-1") as database:  # read back after a reopen
         stored, judged_late = database.parts()
@@ -65,7 +66,8 @@ def test_migrations_build_exactly_the_declared_schema(database_url):
 
 
 def test_queries_filter_by_station_time_and_verdict(database_url):
-    with open_database(database_url, "line-1") as line1, open_database(database_url, "line-2") as line2:
+    with (open_database(database_url, "line-1") as line1,
+          open_database(database_url, "line-2") as line2):
         line1.write([part(1), part(2, FAIL), part(3)], [])
         line2.write([part(1, FAIL)], [])
         assert [p.sequence for p in line1.parts()] == [1, 2, 3]
@@ -192,7 +194,8 @@ def test_writer_that_cannot_write_reports_what_is_lost_when_closed(tmp_path):
         writer.add_part(part(sequence))
     assert not writer.close(timeout=0.5)
     assert writer.lost == 3
-    assert "disk I/O error" in str(errors[0]) and "3 records could not be written" in str(errors[-1])
+    assert "disk I/O error" in str(errors[0])
+    assert "3 records could not be written" in str(errors[-1])
     database.close()
 
 

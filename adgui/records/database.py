@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,7 +50,8 @@ def open_database(url: str | URL | None, station: str) -> "Database":
         raise DatabaseError(f"A station name must have 1 to {STATION_LENGTH} characters: "
                             f"{station!r}")
     try:
-        url = make_url(url) if url is not None else URL.create("sqlite", database=str(database_path()))
+        url = (URL.create("sqlite", database=str(database_path())) if url is None
+               else make_url(url))
     except exc.ArgumentError as error:
         raise DatabaseError(f"Not a database URL ({error}): use sqlite:///PATH or "
                             "postgresql+psycopg://USER:PASSWORD@HOST/DATABASE") from None
@@ -128,8 +128,7 @@ class Database:
         query = self._filter(query, parts_table, column, start, end, station)
         if verdict is not None:
             query = query.where(parts_table.c.verdict == verdict)
-        order = (column.desc(), parts_table.c.id.desc()) if newest_first else (column, parts_table.c.id)
-        query = query.order_by(*order).limit(limit)
+        query = query.order_by(*_order(parts_table, column, newest_first)).limit(limit)
         with self.engine.connect() as connection:
             for row in connection.execution_options(yield_per=2000).execute(query):
                 yield PartRecord(**row._mapping)
@@ -146,10 +145,9 @@ class Database:
             query = query.where(column <= end)
         if kind is not None:
             query = query.where(events_table.c.kind == kind)
-        order = (column.desc(), events_table.c.id.desc()) if newest_first else (column, events_table.c.id)
+        query = query.order_by(*_order(events_table, column, newest_first)).limit(limit)
         with self.engine.connect() as connection:
-            return [Event(**row._mapping)
-                    for row in connection.execute(query.order_by(*order).limit(limit))]
+            return [Event(**row._mapping) for row in connection.execute(query)]
 
     def latest_event(self, kind: str, start: float | None = None,
                      end: float | None = None) -> Event | None:
@@ -194,6 +192,13 @@ class Database:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _order(table, column, newest_first: bool) -> tuple:
+    """By time, then by row id (the order of writing) for rows of the same time."""
+    if newest_first:
+        return column.desc(), table.c.id.desc()
+    return column, table.c.id
 
 
 def check_part(record: PartRecord) -> None:

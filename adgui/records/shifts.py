@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .event import SHIFT_STARTED
-from .part import PASS, FAIL, NOT_JUDGED, ERROR
+from .part import ERROR, FAIL, NOT_JUDGED, PASS
 
 if TYPE_CHECKING:
     from .database import Database
