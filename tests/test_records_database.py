@@ -298,3 +298,18 @@ def test_newer_schema_version_is_refused(postgres_server):
     engine.dispose()
     with pytest.raises(DatabaseError, match="'9999' is unknown"):
         open_database(url, "line-1")
+
+
+def test_events_written_directly_while_the_writer_writes_parts(database_url):
+    """The window records an event itself while the writer's thread commits parts."""
+    with open_database(database_url, "line-1") as database:
+        errors = []
+        writer = RecordWriter(database, max_batch=20, on_error=errors.append)
+        for sequence in range(1, 401):
+            writer.add_part(part(sequence))
+            if sequence % 20 == 0:
+                database.add_event(THRESHOLD_CHANGED, new_value=sequence, when=T0 + sequence)
+        assert writer.close(timeout=60)
+        assert errors == []
+        assert [p.sequence for p in database.parts()] == list(range(1, 401))
+        assert [e.new_value for e in database.events()] == [str(n) for n in range(20, 401, 20)]
