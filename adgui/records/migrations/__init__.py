@@ -6,6 +6,10 @@ modules rather than read from a script folder, so a PyInstaller build, which bun
 modules but no loose source files, has them too. The version lives in a table of Alembic's
 own shape, named for adgui so that another Alembic-managed program's table is never taken
 for ours.
+
+To change the schema: change `schema.py`, add `v0002_what.py` (revision "0002", down_revision
+"0001"; `op.batch_alter_table` for changes SQLite cannot ALTER) and append it to REVISIONS.
+The tests check, on SQLite and PostgreSQL, that the migrated database equals `schema.py`.
 """
 from __future__ import annotations
 
