@@ -313,3 +313,32 @@ def test_events_written_directly_while_the_writer_writes_parts(database_url):
         assert errors == []
         assert [p.sequence for p in database.parts()] == list(range(1, 401))
         assert [e.new_value for e in database.events()] == [str(n) for n in range(20, 401, 20)]
+
+
+def test_an_older_database_is_upgraded_in_place_keeping_its_rows(database_url, monkeypatch):
+    import types
+
+    import sqlalchemy as sa
+    from alembic import op
+
+    from adgui.records import migrations
+
+    with open_database(database_url, "line-1") as database:
+        database.add_part(part(1))
+    second = types.ModuleType("v0002_note")
+    second.revision, second.down_revision = "0002", "0001"
+    second.upgrade = lambda: op.add_column("events", sa.Column("note", sa.Text, nullable=True))
+    monkeypatch.setattr(migrations, "REVISIONS", (*migrations.REVISIONS, second))
+
+    with open_database(database_url, "line-1") as database:
+        assert [p.sequence for p in database.parts()] == [1]
+        with database.engine.connect() as connection:
+            assert "note" in {column["name"] for column in
+                              sa.inspect(connection).get_columns("events")}
+            context = MigrationContext.configure(connection,
+                                                 opts={"version_table": VERSION_TABLE})
+            assert context.get_current_revision() == "0002"
+    engine = create_engine(database_url)
+    with engine.begin() as connection:  # opening again applies nothing
+        assert migrations.upgrade(connection) == []
+    engine.dispose()
