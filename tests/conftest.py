@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,26 @@ def tiny_model(tmp_path_factory) -> Path:
     write_parts(root / "good", 10)
     return train_model(root / "good", "padim", root / "tiny.adgui", preset="fast", device="cpu",
                        **TINY_MODEL).model_path
+
+
+# --- the inspection database: the same tests on SQLite and on a real PostgreSQL server -------
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL 15 server of the tests' own (see tests/postgres.py), stopped at the end."""
+    from postgres import PostgresServer, missing_reason
+
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """The URL of a new, empty inspection database of each kind."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'inspections.sqlite3'}"
+    return request.getfixturevalue("postgres_server").create_database(f"test_{uuid.uuid4().hex}")

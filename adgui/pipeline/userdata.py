@@ -75,3 +75,8 @@ def unique_recipe_name(base: str) -> str:
     while recipe_path(name).exists():
         name, counter = f"{base}-{counter}", counter + 1
     return name
+
+
+def database_path() -> Path:
+    """The inspection database of this PC (SQLite), unless a database URL is set."""
+    return app_home() / "inspections.sqlite3"
