@@ -6,18 +6,24 @@
     shift = current_shift(database, ShiftPlan())
     database.shift_totals(shift); database.hourly_yield(shift); export_csv(database, path, shift)
 """
-from .database import ALL_STATIONS, Database, DatabaseError, open_database
-from .event import (CAMERA_LOST, OUTPUT_DOWN, RECIPE_LOADED, SHIFT_STARTED, THRESHOLD_CHANGED,
-                    Event, make_event)
-from .export import export_csv
-from .part import ERROR, FAIL, NOT_JUDGED, PASS, REJECTS, VERDICTS, PartRecord, decide
-from .shifts import Shift, ShiftPlan, Totals, current_shift, start_new_shift
-from .writer import RecordWriter
+from importlib import import_module
 
-__all__ = [
-    "ALL_STATIONS", "CAMERA_LOST", "Database", "DatabaseError", "ERROR", "Event", "FAIL",
-    "NOT_JUDGED", "OUTPUT_DOWN", "PASS", "PartRecord", "RECIPE_LOADED", "REJECTS",
-    "RecordWriter", "SHIFT_STARTED", "Shift", "ShiftPlan", "THRESHOLD_CHANGED", "Totals",
-    "VERDICTS", "current_shift", "decide", "export_csv", "make_event", "open_database",
-    "start_new_shift",
-]
+# Loaded on first use: the window and the pipeline import `records.part` for the verdicts and
+# should not pay for SQLAlchemy and Alembic until a database is opened.
+_SOURCES = {
+    ".database": ("ALL_STATIONS", "Database", "DatabaseError", "open_database"),
+    ".event": ("CAMERA_LOST", "OUTPUT_DOWN", "RECIPE_LOADED", "SHIFT_STARTED",
+               "THRESHOLD_CHANGED", "Event", "make_event"),
+    ".export": ("export_csv",),
+    ".part": ("ERROR", "FAIL", "NOT_JUDGED", "PASS", "REJECTS", "VERDICTS", "PartRecord", "decide"),
+    ".shifts": ("Shift", "ShiftPlan", "Totals", "current_shift", "start_new_shift"),
+    ".writer": ("RecordWriter",),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+__all__ = sorted(_MODULE_OF)
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_MODULE_OF[name], __name__), name)
