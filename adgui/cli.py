@@ -95,6 +95,11 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--log", type=Path, help="append every part to this CSV log")
     inspect.add_argument("--save-failed", type=Path, help="write failed images and overlays here")
     inspect.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
+    inspect.add_argument("--db", metavar="URL",
+                         help="inspection database (SQLAlchemy URL, e.g. postgresql+psycopg://"
+                              "user:pass@host/adgui); default: a SQLite file in the user data folder")
+    inspect.add_argument("--no-db", action="store_true", help="record to no database")
+    inspect.add_argument("--station", help="station name in the records (default: this computer's)")
     _add_source_options(inspect)
     inspect.set_defaults(handler=_inspect)
 
@@ -236,11 +241,22 @@ def _inspect(args) -> int:
         _source_settings(args, FolderSource)  # refuse camera flags for files
         source = FolderSource.of_files(args.inputs)
         spec = SourceSpec("folder", {}, "")
+    database = None
+    if not args.no_db:
+        from adgui.pipeline.database_link import DatabaseLink, default_station
+
+        database = DatabaseLink(args.db, args.station or default_station(),
+                                on_error=lambda error: print(f"database: {error}", file=sys.stderr))
+        if database.recovery:
+            print(database.recovery, file=sys.stderr)
     inspector = Inspector.open(args.model, args.device)
     info = inspector.info
     printer = _PartPrinter()
-    pipeline = LivePipeline(printer, queue_size=args.queue)
+    pipeline = LivePipeline(printer, queue_size=args.queue, station=args.station or "")
     pipeline.set_inspector(inspector, recipe=info.name)
+    if database is not None:
+        pipeline.station = database.database.station
+        database.attach(pipeline).recipe_loaded(info.name)
     pipeline.threshold = info.threshold if args.threshold is None else args.threshold
     pipeline.recorder.log_path = args.log
     pipeline.recorder.failed_dir = args.save_failed
@@ -252,6 +268,8 @@ def _inspect(args) -> int:
         pipeline.stop()  # parts still waiting are recorded as NOT_JUDGED
     finally:
         pipeline.shutdown()
+        if database is not None:
+            database.close()
     counts = {verdict: printer.verdicts.count(verdict) for verdict in VERDICTS}
     summary = ", ".join(f"{number} {verdict}" for verdict, number in counts.items())
     print(f"{len(printer.verdicts)} parts: {summary}", file=sys.stderr)

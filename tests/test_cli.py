@@ -12,6 +12,12 @@ from adgui.inspection_log import read_log
 from adgui.resources import samples_dir
 
 
+@pytest.fixture(autouse=True)
+def isolated_home(adgui_home):
+    """The default inspection database lives in the user data folder: a fresh one per test."""
+    return adgui_home
+
+
 @pytest.fixture
 def labelled_folder(tmp_path):
     """Plain labelled layout: good/ (images the model did not train on) and bad/."""
@@ -69,6 +75,13 @@ def test_inspect_logs_every_verdict_and_saves_failures(model, labelled_folder, t
     lines = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [(Path(part).name, verdict) for part, verdict, *_ in lines] == \
         [(Path(r["part_id"]).name, r["verdict"]) for r in rows]
+
+    from adgui.records.database import ALL_STATIONS, open_database
+
+    with open_database(None, "any") as database:  # the default: SQLite in the user data folder
+        stored = database.parts(station=ALL_STATIONS)
+    assert [(record.verdict, record.sequence) for record in stored] == \
+        [(r["verdict"], int(r["sequence"])) for r in rows]
 
     # Inspecting the same failures again never replaces the images saved the first time.
     assert main(["inspect", "--model", str(model), str(labelled_folder / "bad"),

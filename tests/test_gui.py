@@ -420,3 +420,19 @@ def test_the_mailbox_keeps_only_the_newest_frame():
     mailbox.put(frames[0])
     reader.join()
     assert got == [frames[0]]
+
+
+def test_parts_reach_the_database_and_a_damaged_one_is_moved_aside(qtbot, tmp_path, adgui_home):
+    from adgui.pipeline.userdata import database_path
+    from adgui.records.database import ALL_STATIONS, open_database
+
+    database_path().write_bytes(b"this is not a database" * 100)
+    window = make_window(qtbot, FakeInspector())
+    assert window.state.last_message[0] in ("warning", "info")
+    assert list(adgui_home.glob("*.unusable-*")), "the damaged file is kept beside, not deleted"
+    window.controller.start(folder(flat_images(tmp_path / "flat", [20, 80, 30])))
+    wait_until_drained(qtbot, window)
+    window.close()
+    with open_database(None, "any") as database:
+        stored = database.parts(station=ALL_STATIONS)
+    assert [record.verdict for record in stored] == ["PASS", "FAIL", "PASS"]

@@ -23,8 +23,11 @@ def build_window(open_inspector: Callable = Inspector.open, open_source_fn: Call
                  train_overrides: dict | None = None) -> MainWindow:
     """The whole window, wired; tests pass fakes for the model and the source."""
     state = AppState()
-    controller = InspectionController(state, open_inspector, open_source_fn)
-    window = MainWindow(state, controller, open_settings(), train_overrides)
+    settings = open_settings()
+    controller = InspectionController(state, open_inspector, open_source_fn,
+                                      database_url=str(settings.value("database/url", "")) or None,
+                                      station=str(settings.value("station/name", "")))
+    window = MainWindow(state, controller, settings, train_overrides)
     state.setParent(window)
     controller.setParent(window)
     return window

@@ -12,6 +12,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from ..pipeline.database_link import DatabaseLink, default_station
+from ..pipeline.errors import describe_error
 from ..pipeline.inspection import Inspector
 from ..pipeline.live import LivePipeline
 from ..pipeline.userdata import todays_log_path
@@ -37,13 +39,17 @@ class _Bridge(QObject):
 
 class InspectionController(QObject):
     def __init__(self, state: AppState, open_inspector: Callable = Inspector.open,
-                 open_source_fn: Callable = open_source, parent: QObject | None = None):
+                 open_source_fn: Callable = open_source, parent: QObject | None = None,
+                 database_url: str | None = None, station: str = ""):
         super().__init__(parent)
         self.state = state
         self.device = "auto"
         self.bridge = _Bridge(self)
         self.pipeline = LivePipeline(self.bridge, open_source_fn=open_source_fn)
         self.pipeline.recorder.log_path = todays_log_path()
+        self.database: DatabaseLink | None = None
+        self.database_problem = ""  # set when the database cannot be used: nothing may start
+        self._open_database(database_url, station or default_station())
         self.loader = ModelLoader(open_inspector, parent=self)
         self.loader.loaded.connect(self._on_model_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -73,9 +79,29 @@ class InspectionController(QObject):
         self.state.tell(f"Loading {Path(path).stem} ...")
         self.loader.load(str(path), self.device)
 
+    def _open_database(self, url: str | None, station: str) -> None:
+        try:
+            self.database = DatabaseLink(url or None, station, on_error=self._on_database_error)
+        except Exception as error:  # noqa: BLE001 - DatabaseError, or a driver's own
+            self.database_problem = (f"the inspection database cannot be used "
+                                     f"({describe_error(error)}). Check the database setting.")
+            self.state.tell(self.database_problem, "error")
+            return
+        self.database.attach(self.pipeline)
+        self.pipeline.station = station
+        if self.database.recovery:
+            self.state.tell(self.database.recovery, "warning")
+
+    def _on_database_error(self, error: Exception) -> None:
+        # Called on the writer's thread: the records wait in its queue and are retried.
+        self.bridge.event.emit(-1, "database", f"Records are waiting: the database does not "
+                               f"answer ({describe_error(error)}).", "warning")
+
     def _on_model_loaded(self, inspector, info, path: str) -> None:
         self.stop()  # a stream started under the previous model must not mix with the new one
         self.pipeline.set_inspector(inspector, recipe=info.name)
+        if self.database is not None:
+            self.database.recipe_loaded(info.name)
         self.state.set_model(info, path, self._pending_threshold)
         self.pipeline.threshold = self.state.threshold
         self.state.set_run_state(IDLE)
@@ -92,6 +118,9 @@ class InspectionController(QObject):
             self.pipeline.resume()
             self.state.set_run_state(RUNNING)
             return True
+        if self.database_problem:
+            self.state.tell(f"Inspection cannot start: {self.database_problem}", "error")
+            return False
         if self.state.model is None or not self.pipeline.has_model:
             self.state.tell("Load or train a recipe first (Recipe menu, or drop a folder of good "
                             "images on the window).", "warning")
@@ -136,6 +165,9 @@ class InspectionController(QObject):
         self.state.set_counts(self.pipeline.counts.snapshot())
 
     def _on_event(self, run_id: int, kind: str, text: str, level: str) -> None:
+        if kind == "database":
+            self.state.tell(text, level)
+            return
         if run_id != self._run_id:
             return  # from a source that is no longer current
         if kind == "run_finished":
@@ -160,4 +192,6 @@ class InspectionController(QObject):
         self._poll.stop()
         self.pipeline.shutdown(timeout=2.0)
         self.loader.shutdown()
+        if self.database is not None:
+            self.database.close()
 

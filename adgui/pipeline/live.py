@@ -122,6 +122,8 @@ class LivePipeline:
         self.counts = CountKeeper()
         self.recorder = Recorder()
         self.recorder.subscribers.append(listener.part_judged)
+        # Also told of source events (the database link); called from the pipeline's threads.
+        self.event_subscribers: list[Callable[[int, str, str, str], None]] = []
         self.recorder.problems = lambda text: listener.source_event(self.run_id, "record_failed",
                                                                      text, "warning")
         self.threshold = 0.5  # read once per part: a change applies from the next part
@@ -261,6 +263,8 @@ class _Run:
 
     def _event(self, kind: str, text: str, level: str) -> None:
         self.pipeline.listener.source_event(self.run_id, kind, text, level)
+        for subscriber in list(self.pipeline.event_subscribers):
+            subscriber(self.run_id, kind, text, level)
 
     def _judge_loop(self) -> None:
         pipeline, acquisition = self.pipeline, self.acquisition
