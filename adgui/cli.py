@@ -228,14 +228,23 @@ def _inspect(args) -> int:
     from adgui.pipeline.live import LivePipeline
     from adgui.records.part import ERROR, VERDICTS
     from adgui.sources import FolderSource, SourceSpec, parse_source, source_class
+    from adgui.sources.recipe_settings import load_recipe_source
 
-    if bool(args.inputs) == bool(args.source):
+    if args.inputs and args.source:
         raise ValueError("give either image files / folders or one --source KIND:VALUE")
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be at least 1")
     if args.source:
         kind = source_class(args.source.partition(":")[0].strip())
         spec = parse_source(args.source, args.trigger or "", **_source_settings(args, kind))
+        source = None
+    elif not args.inputs:  # the recipe's own camera, if it carries one
+        spec = load_recipe_source(args.model)
+        if spec is None:
+            raise ValueError("give image files / folders or one --source KIND:VALUE (this "
+                             "recipe carries no source settings of its own)")
+        spec = SourceSpec(spec.kind, {**spec.settings, **_source_settings(args, spec.source_class)},
+                          args.trigger or spec.trigger)
         source = None
     else:
         _source_settings(args, FolderSource)  # refuse camera flags for files

@@ -115,7 +115,22 @@ def test_inspect_refuses_a_setting_the_source_lacks(model, labelled_folder, caps
                  "--exposure-us", "100"]) == 1
     assert "has no setting --exposure-us" in capsys.readouterr().err
     assert main(["inspect", "--model", str(model)]) == 1
-    assert "either image files" in capsys.readouterr().err
+    assert "carries no source settings" in capsys.readouterr().err
+
+
+def test_a_recipe_can_carry_its_own_source_settings(model, labelled_folder, capsys):
+    from adgui.sources import SourceSpec
+    from adgui.sources.recipe_settings import load_recipe_source, save_recipe_source
+
+    spec = SourceSpec("folder", {"path": str(labelled_folder / "bad"), "rate": 50.0}, "")
+    save_recipe_source(model, spec)
+    assert load_recipe_source(model) == spec
+    assert main(["inspect", "--model", str(model)]) == 0
+    verdicts = [line.split("\t")[1] for line in capsys.readouterr().out.splitlines()]
+    assert verdicts == ["FAIL"] * 3
+    (model.parent / (model.name + ".source.json")).write_text("{ not json")
+    assert main(["inspect", "--model", str(model)]) == 1
+    assert "holds no usable source settings" in capsys.readouterr().err
 
 
 def test_errors_are_messages_not_tracebacks(tmp_path, capsys):

@@ -436,3 +436,23 @@ def test_parts_reach_the_database_and_a_damaged_one_is_moved_aside(qtbot, tmp_pa
     with open_database(None, "any") as database:
         stored = database.parts(station=ALL_STATIONS)
     assert [record.verdict for record in stored] == ["PASS", "FAIL", "PASS"]
+
+
+def test_a_recipe_brings_its_own_camera_settings(qtbot, tmp_path):
+    from adgui.sources.recipe_settings import save_recipe_source
+
+    model = tmp_path / "with_camera.adgui"
+    model.write_bytes(b"placeholder: the fake inspector does not read it")
+    camera = SourceSpec("pylon", {"serial": "0815-0001", "exposure_us": 1500.0, "gain_db": 3.0},
+                        "hardware")
+    save_recipe_source(model, camera)
+    window = make_window(qtbot, FakeInspector(), model_path=str(model))
+    spec = window.source_bar.spec()
+    assert (spec.kind, spec.trigger) == ("pylon", "hardware")
+    assert (spec.settings["serial"], spec.settings["exposure_us"], spec.settings["gain_db"]) == \
+        ("0815-0001", 1500.0, 3.0)
+
+    window.source_bar.set_spec(SourceSpec("folder", {"path": str(tmp_path)}, ""))
+    window.keep_source_with_recipe()
+    window.load_recipe(str(model))
+    qtbot.waitUntil(lambda: window.source_bar.spec().kind == "folder", timeout=10_000)

@@ -190,6 +190,7 @@ class InspectionController(QObject):
 
     def shutdown(self) -> None:
         self._poll.stop()
+        self.loader.loaded.disconnect(self._on_model_loaded)
         self.pipeline.shutdown(timeout=2.0)
         self.loader.shutdown()
         if self.database is not None:

@@ -20,6 +20,7 @@ from .failure_strip import FailureStrip
 from .image_panel import ImagePanel
 from .notice_bar import NoticeBar
 from .recipe_bar import RecipeBar
+from ..sources.recipe_settings import load_recipe_source, save_recipe_source
 from .settings import load_source_settings, save_source_settings
 from .source_bar import SourceBar
 from .state import AppState
@@ -58,6 +59,7 @@ class MainWindow(QMainWindow):
         self.source_bar.stop_requested.connect(controller.stop)
         self.source_bar.queue_size_changed.connect(controller.set_queue_size)
         self.counters_panel.reset_requested.connect(self.ask_reset_counters)
+        state.model_changed.connect(self._apply_recipe_source)
         self._restore_settings()
 
     def _lay_out(self) -> None:
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
         recipe.addAction("&Open model file…", self._open_model_file, "Ctrl+O")
         recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
+        recipe.addAction("Keep the current source settings with this recipe",
+                         self.keep_source_with_recipe)
         recipe.addSeparator()
         recipe.addAction("&Quit", self.close, "Ctrl+Q")
         inspection = self.menuBar().addMenu("&Inspection")
@@ -163,6 +167,31 @@ class MainWindow(QMainWindow):
         self.controller.set_queue_size(self.source_bar.queue.value())
         if self.controller.start(spec):
             save_source_settings(self.settings, spec, self.source_bar.all_settings())
+
+    def keep_source_with_recipe(self) -> None:
+        """The recipe then sets up its own camera (exposure, gain, trigger) when loaded."""
+        if not self.state.model_path:
+            self.state.tell("Load a recipe first.", "warning")
+            return
+        try:
+            path = save_recipe_source(self.state.model_path, self.source_bar.spec())
+        except (OSError, ValueError) as error:
+            self.state.tell(f"The source settings could not be kept: {error}", "error")
+            return
+        self.state.tell(f"Source settings kept with the recipe ({path.name}).")
+
+    def _apply_recipe_source(self) -> None:
+        if not self.state.model_path:
+            return
+        try:
+            spec = load_recipe_source(self.state.model_path)
+        except ValueError as error:
+            self.state.tell(str(error), "warning")
+            return
+        if spec is not None:
+            self.source_bar.set_spec(spec)
+            self.state.tell(f"Source settings of recipe '{self.state.model.name}' applied "
+                            f"({spec.describe()}).")
 
     def ask_reset_counters(self) -> None:
         """Counters are the shift's record on screen: never wiped without a question."""

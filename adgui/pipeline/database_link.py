@@ -25,6 +25,7 @@ class DatabaseLink:
         self.database = open_database(url, station)  # DatabaseError: the station must not start
         self.recovery = self.database.recovery  # a damaged SQLite file was moved aside: say so
         self.writer = RecordWriter(self.database, on_error=on_error)
+        self.closed = False
 
     def attach(self, pipeline) -> "DatabaseLink":
         pipeline.recorder.subscribers.append(self.part_judged)
@@ -32,16 +33,21 @@ class DatabaseLink:
         return self
 
     def part_judged(self, part) -> None:
-        if not part.preview:
+        if not part.preview and not self.closed:
             self.writer.add_part(part.record)
 
     def source_event(self, run_id: int, kind: str, text: str, level: str) -> None:
-        if kind in EVENT_KINDS:
+        if kind in EVENT_KINDS and not self.closed:
             self.writer.add_event(EVENT_KINDS[kind], detail={"text": text, "run_id": run_id})
 
     def recipe_loaded(self, name: str, version: str = "") -> None:
-        self.writer.add_event(RECIPE_LOADED, new_value=name, detail={"version": version})
+        if not self.closed:
+            self.writer.add_event(RECIPE_LOADED, new_value=name, detail={"version": version})
 
     def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then close; later calls (a run stopping late) are ignored."""
+        if self.closed:
+            return
+        self.closed = True
         self.writer.close(timeout)
         self.database.close()

@@ -80,7 +80,10 @@ class Recorder:
                 self.problems(f"Could not write the inspection log or failed image: "
                               f"{describe_error(error)}")
         for subscriber in list(self.subscribers):
-            subscriber(part)
+            try:
+                subscriber(part)
+            except Exception as error:  # noqa: BLE001 - one subscriber never stops the station
+                self.problems(f"A part's record could not be passed on: {describe_error(error)}")
         return part
 
     def close(self) -> None:
