@@ -64,14 +64,15 @@ class OptionEditor(QWidget):
         if option.kind == "bool":
             field = QCheckBox(option.label)
             field.toggled.connect(self.changed)
-        elif option.kind == "int":
-            field = QSpinBox(minimum=int(option.minimum if option.minimum is not None else -INT_LIMIT),
-                             maximum=int(option.maximum if option.maximum is not None else INT_LIMIT))
-            field.valueChanged.connect(self.changed)
-        elif option.kind == "float":
-            field = QDoubleSpinBox(minimum=option.minimum if option.minimum is not None else -1e12,
-                                   maximum=option.maximum if option.maximum is not None else 1e12,
-                                   decimals=2)
+        elif option.kind in ("int", "float"):
+            low = option.minimum if option.minimum is not None else -INT_LIMIT
+            high = option.maximum if option.maximum is not None else INT_LIMIT
+            if option.kind == "int":
+                field = QSpinBox(minimum=int(low), maximum=int(high))
+            else:
+                field = QDoubleSpinBox(minimum=low, maximum=high, decimals=2)
+            if option.zero_label and option.minimum == 0:
+                field.setSpecialValueText(option.zero_label)  # shown at the minimum, 0
             field.valueChanged.connect(self.changed)
         elif option.kind == "choice":
             field = QComboBox()

@@ -58,6 +58,7 @@ class Option:
     maximum: float | None = None
     file_filter: str = ""
     device: bool = False
+    zero_label: str = ""  # what 0 means, shown in place of the number (e.g. "as judged")
 
     def parse(self, value: Any) -> Any:
         """A value from the command line or a settings file, as this option's type."""

@@ -17,7 +17,8 @@ from .base import FREE, SOFTWARE, Frame, Option, Source, SourceEnded, SourceErro
 
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mov *.mkv *.m4v *.wmv);;All files (*)"
 RATE = Option("rate", "float", 0.0, "Rate", "images per second at most; 0 = as fast as parts are "
-              "judged (in preview: 5 per second)", minimum=0.0, maximum=1000.0)
+              "judged (in preview: 5 per second)", minimum=0.0, maximum=1000.0,
+              zero_label="as judged")
 LOOP = Option("loop", "bool", False, "Loop", "start again at the end (preview)")
 PREVIEW_RATE = 5.0  # a preview with no rate set plays at this pace
 

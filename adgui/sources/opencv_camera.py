@@ -17,7 +17,7 @@ class OpenCvCamera(Source):
     options = (Option("index", "int", 0, "Camera", "index of the camera (0 = the first)",
                       minimum=0, maximum=63),
                Option("rate", "float", 0.0, "Rate", "frames per second to ask for; 0 = the "
-                      "camera's own", minimum=0.0, maximum=1000.0))
+                      "camera's own", minimum=0.0, maximum=1000.0, zero_label="camera's own"))
 
     def __init__(self, settings=None, trigger=None):
         super().__init__(settings, trigger)
