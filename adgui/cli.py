@@ -30,7 +30,10 @@ def main(argv: list[str] | None = None) -> int:
         from adgui.gui.app import run_app
 
         return run_app(close_after_ms=2000 if args.smoke_test else None)
-    from adgui.pipeline.errors import describe_error
+    from adgui.diagnostics import start_diagnostic_log
+    from adgui.pipeline.errors import report_error
+
+    start_diagnostic_log()
 
     try:
         return args.handler(args)
@@ -38,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\ninterrupted", file=sys.stderr)
         return EXIT_FAILED
     except Exception as error:  # noqa: BLE001 - every failure ends as a readable message
-        print(f"adgui {args.command}: {describe_error(error)}", file=sys.stderr)
+        print(f"adgui {args.command}: {report_error(error)}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -191,6 +191,8 @@ def test_a_new_threshold_applies_from_the_next_part_only(qtbot, tmp_path):
     calls = inspector.calls
 
     window.threshold_panel.slider.setValue(0.3)
+    assert "3 of the last 4 parts would have failed (1 part more, 0 parts fewer failing)" in \
+        window.threshold_panel.preview.text()
     qtbot.waitUntil(lambda: state.threshold == pytest.approx(0.3), timeout=2000)
     assert (state.counters.failed, state.counters.passed) == (2, 2), "decisions made stay made"
     assert window.counters_panel.values["failed"].text() == "2"
@@ -456,3 +458,56 @@ def test_a_recipe_brings_its_own_camera_settings(qtbot, tmp_path):
     window.keep_source_with_recipe()
     window.load_recipe(str(model))
     qtbot.waitUntil(lambda: window.source_bar.spec().kind == "folder", timeout=10_000)
+
+
+def test_shift_totals_survive_a_restart_and_a_new_shift_needs_a_reason(qtbot, tmp_path):
+    from adgui.records.database import open_database
+
+    images = flat_images(tmp_path / "flat", [20, 80, 30, 90, 10])
+    window = make_window(qtbot, FakeInspector())
+    window.controller.start(folder(images))
+    wait_until_drained(qtbot, window)
+    before = window.state.counters.counts
+    assert (before.passed, before.failed) == (3, 2)
+    window.close()
+
+    again = make_window(qtbot, FakeInspector())
+    assert again.state.counters.counts == before, "read back from the database"
+    assert again.counters_panel.shift.text().startswith("Shift ")
+    assert not again.controller.start_new_shift("   "), "a reason is required"
+    assert again.state.counters.counts == before
+    assert again.controller.start_new_shift("changeover to the next batch")
+    assert again.state.counters.judged == 0
+    again.close()
+
+    third = make_window(qtbot, FakeInspector())
+    assert third.state.counters.judged == 0, "the new shift is kept across a restart"
+    with open_database(None, "any") as database:
+        from adgui.records.database import ALL_STATIONS as ALL
+        assert len(database.parts(station=ALL)) == 5, "nothing was deleted"
+        assert [event.reason for event in database.events("shift_started", station=ALL)] == \
+            ["changeover to the next batch"]
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 8, b"[recipe]\npath=/nowhere\n"
+                                     b"threshold=abc\n[source]\nkind=zzz\nqueue_size=many\n"
+                                     b"folder\\rate=fast\n[window]\ngeometry=@ByteArray(zz)\n"
+                                     b"[shifts]\nstarts=25:00\n"])
+def test_a_damaged_settings_file_gives_a_message_and_a_working_window(qtbot, tmp_path, adgui_home,
+                                                                     content):
+    from adgui.pipeline.userdata import settings_path
+
+    settings_path().write_bytes(content)
+    window = make_window(qtbot, FakeInspector(), model_path="")
+    level, message = window.state.last_message
+    assert window.isVisible() and window.source_bar.spec().kind == "folder"
+    moved = list(adgui_home.glob("settings.ini.unusable-*"))
+    if b"\x00" in content:
+        assert moved and moved[0].read_bytes() == content, "kept, not deleted"
+    window.load_recipe("fake.adgui")
+    qtbot.waitUntil(lambda: window.state.model is not None, timeout=10_000)
+    window.controller.start(folder(flat_images(tmp_path / "flat", [20])))
+    wait_until_drained(qtbot, window)
+    assert window.state.counters.passed == 1
+    if moved:
+        assert level == "warning" and "could not be read" in message and moved[0].name in message

@@ -218,3 +218,16 @@ def test_an_intact_video_ends_without_complaint(tmp_path):
         while True:
             frames.append(video.read(1.0))
     assert len(frames) == 12 and frames[0].image.shape == (48, 64, 3)
+
+
+def test_failed_images_stop_before_the_disk_fills_and_records_go_on(tmp_path):
+    folder = write_images(tmp_path / "parts", [80, 90, 20])
+    pipeline, listener = make_pipeline(GatedModel())
+    pipeline.recorder.failed_dir = tmp_path / "failed"
+    pipeline.recorder.free_space_floor_mb = 10**12  # more than any disk has
+    pipeline.start(SourceSpec("folder", {"path": str(folder)}))
+    assert pipeline.wait_finished(20)
+    assert [part.record.verdict for part in listener.parts] == [FAIL, FAIL, PASS]
+    assert not list((tmp_path / "failed").glob("*.png"))
+    warnings = [text for kind, text in listener.events if kind == "record_failed"]
+    assert len(warnings) == 1 and "no longer saved" in warnings[0]

@@ -7,13 +7,14 @@ from typing import Callable
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from ..pipeline.errors import describe_error
+from ..diagnostics import start_diagnostic_log
+from ..pipeline.errors import report_error
 from ..pipeline.inspection import Inspector
 from ..sources.registry import open_source
 from ..resources import resources_dir
 from .controller import InspectionController
 from .main_window import MainWindow
-from .settings import open_settings
+from .settings import open_settings, shift_plan
 from .state import AppState
 
 STYLE_SHEET = "style/adgui.qss"
@@ -23,11 +24,16 @@ def build_window(open_inspector: Callable = Inspector.open, open_source_fn: Call
                  train_overrides: dict | None = None) -> MainWindow:
     """The whole window, wired; tests pass fakes for the model and the source."""
     state = AppState()
-    settings = open_settings()
+    settings, settings_problem = open_settings()
+    plan, plan_problem = shift_plan(settings)
     controller = InspectionController(state, open_inspector, open_source_fn,
                                       database_url=str(settings.value("database/url", "")) or None,
-                                      station=str(settings.value("station/name", "")))
+                                      station=str(settings.value("station/name", "")),
+                                      shift_plan=plan)
     window = MainWindow(state, controller, settings, train_overrides)
+    for problem in (settings_problem, plan_problem):
+        if problem:
+            state.tell(problem, "warning")
     state.setParent(window)
     controller.setParent(window)
     return window
@@ -45,12 +51,13 @@ def run_app(argv: list[str] | None = None, close_after_ms: int | None = None) ->
     app.setApplicationName("adgui")
     app.setOrganizationName("adgui")
     apply_style(app)
+    start_diagnostic_log()
     window = build_window()
     previous_hook = sys.excepthook
 
     def report(kind, error, traceback) -> None:
         # A bug in a slot must not end an inspection shift: say it and keep running.
-        window.state.tell(f"Internal error: {describe_error(error)}", "error")
+        window.state.tell(f"Internal error: {report_error(error)}", "error")
         previous_hook(kind, error, traceback)
 
     sys.excepthook = report

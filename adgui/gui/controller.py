@@ -7,15 +7,19 @@ but its source events are ignored.
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from ..records.shifts import Shift, ShiftPlan, current_shift, start_new_shift
+
 from ..pipeline.database_link import DatabaseLink, default_station
-from ..pipeline.errors import describe_error
+from ..pipeline.errors import report_error
 from ..pipeline.inspection import Inspector
 from ..pipeline.live import LivePipeline
+from ..pipeline.parts import Counts
 from ..pipeline.userdata import todays_log_path
 from ..sources.registry import SourceSpec, open_source
 from .state import IDLE, LOADING, PAUSED, RUNNING, AppState
@@ -40,7 +44,8 @@ class _Bridge(QObject):
 class InspectionController(QObject):
     def __init__(self, state: AppState, open_inspector: Callable = Inspector.open,
                  open_source_fn: Callable = open_source, parent: QObject | None = None,
-                 database_url: str | None = None, station: str = ""):
+                 database_url: str | None = None, station: str = "",
+                 shift_plan: ShiftPlan | None = None):
         super().__init__(parent)
         self.state = state
         self.device = "auto"
@@ -49,7 +54,10 @@ class InspectionController(QObject):
         self.pipeline.recorder.log_path = todays_log_path()
         self.database: DatabaseLink | None = None
         self.database_problem = ""  # set when the database cannot be used: nothing may start
+        self.shift_plan = shift_plan or ShiftPlan()
+        self.shift: Shift | None = None
         self._open_database(database_url, station or default_station())
+        self._restore_shift()
         self.loader = ModelLoader(open_inspector, parent=self)
         self.loader.loaded.connect(self._on_model_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -84,7 +92,7 @@ class InspectionController(QObject):
             self.database = DatabaseLink(url or None, station, on_error=self._on_database_error)
         except Exception as error:  # noqa: BLE001 - DatabaseError, or a driver's own
             self.database_problem = (f"the inspection database cannot be used "
-                                     f"({describe_error(error)}). Check the database setting.")
+                                     f"({report_error(error)}). Check the database setting.")
             self.state.tell(self.database_problem, "error")
             return
         self.database.attach(self.pipeline)
@@ -95,7 +103,7 @@ class InspectionController(QObject):
     def _on_database_error(self, error: Exception) -> None:
         # Called on the writer's thread: the records wait in its queue and are retried.
         self.bridge.event.emit(-1, "database", f"Records are waiting: the database does not "
-                               f"answer ({describe_error(error)}).", "warning")
+                               f"answer ({report_error(error)}).", "warning")
 
     def _on_model_loaded(self, inspector, info, path: str) -> None:
         self.stop()  # a stream started under the previous model must not mix with the new one
@@ -153,9 +161,40 @@ class InspectionController(QObject):
     def set_failed_dir(self, folder: str | Path | None) -> None:
         self.pipeline.recorder.failed_dir = Path(folder) if folder else None
 
-    def reset_counters(self) -> None:
+    # -- shifts: the counters are the current shift's, read back from the database -------
+    def start_new_shift(self, reason: str, user: str = "") -> bool:
+        """Counters start again from zero; the reason is kept as an event, nothing is deleted."""
+        if self.database is None:
+            self.state.tell("No inspection database: a new shift cannot be recorded.", "error")
+            return False
+        try:
+            self.shift = start_new_shift(self.database.database, self.shift_plan, reason, user)
+        except ValueError as error:
+            self.state.tell(str(error), "warning")
+            return False
         self.pipeline.counts.reset()
         self.state.set_counts(self.pipeline.counts.snapshot())
+        self.state.set_shift(self.shift.label)
+        self.state.tell(f"New shift started: {reason.strip()}")
+        return True
+
+    def _restore_shift(self) -> None:
+        if self.database is None:
+            return
+        database = self.database.database
+        self.shift = current_shift(database, self.shift_plan)
+        totals = database.shift_totals(self.shift)
+        self.pipeline.counts.reset(Counts(totals.inspected, totals.passed, totals.failed,
+                                          totals.not_judged, totals.errors))
+        self.state.set_counts(self.pipeline.counts.snapshot())
+        self.state.set_shift(self.shift.label)
+
+    def _follow_the_clock(self) -> None:
+        """At a scheduled shift change the counters move on to the new shift."""
+        if self.shift is not None and not self.shift.contains(time.time()):
+            previous = self.shift.label
+            self._restore_shift()
+            self.state.tell(f"Shift {previous} ended; shift {self.shift.label} started.")
 
     # -- from the pipeline ---------------------------------------------------------------
     def _on_part(self, part) -> None:
@@ -184,6 +223,7 @@ class InspectionController(QObject):
         self.pipeline.threshold = value
 
     def _refresh(self) -> None:
+        self._follow_the_clock()
         self.pipeline.recorder.log_path = todays_log_path()
         self.state.set_counts(self.pipeline.counts.snapshot())
         self.state.refresh_throughput()

@@ -13,7 +13,7 @@ TILES = (("triggers", "Triggers"), ("passed", "Pass"), ("failed", "Fail"),
 
 
 class CountersPanel(QWidget):
-    reset_requested = Signal()
+    new_shift_requested = Signal()
 
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -34,13 +34,19 @@ class CountersPanel(QWidget):
             tile_layout.addWidget(value)
             self.values[key] = value
             grid.addWidget(tile, index // 3, index % 3)
-        self.reset_button = QPushButton("Reset counters")
-        self.reset_button.clicked.connect(self.reset_requested)
-        grid.addWidget(self.reset_button, 3, 1, 1, 2)
+        self.shift = QLabel(objectName="counterCaption")
+        self.new_shift_button = QPushButton("New shift…")
+        self.new_shift_button.setToolTip("Start counting a new shift; the reason is recorded and "
+                                         "no part is deleted")
+        self.new_shift_button.clicked.connect(self.new_shift_requested)
+        grid.addWidget(self.shift, 3, 0)
+        grid.addWidget(self.new_shift_button, 3, 1, 1, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid)
         state.counters_changed.connect(self._refresh)
+        state.shift_changed.connect(lambda label: self.shift.setText(f"Shift {label}"))
+        self.shift.setText(f"Shift {state.shift}" if state.shift else "")
         self._refresh()
 
     def _refresh(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices
-from PySide6.QtWidgets import (QFileDialog, QMainWindow, QMessageBox, QSplitter,
+from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMainWindow, QMessageBox, QSplitter,
                                QVBoxLayout, QWidget)
 
 from ..pipeline.catalog import device_choices
@@ -21,7 +21,7 @@ from .image_panel import ImagePanel
 from .notice_bar import NoticeBar
 from .recipe_bar import RecipeBar
 from ..sources.recipe_settings import load_recipe_source, save_recipe_source
-from .settings import load_source_settings, save_source_settings
+from .settings import load_source_settings, number, save_source_settings
 from .source_bar import SourceBar
 from .state import AppState
 from .status_panel import StatusPanel
@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         self.source_bar.pause_requested.connect(controller.pause)
         self.source_bar.stop_requested.connect(controller.stop)
         self.source_bar.queue_size_changed.connect(controller.set_queue_size)
-        self.counters_panel.reset_requested.connect(self.ask_reset_counters)
+        self.counters_panel.new_shift_requested.connect(self.ask_new_shift)
         state.model_changed.connect(self._apply_recipe_source)
         self._restore_settings()
 
@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.save_failed_action.toggled.connect(self._toggle_save_failed)
         inspection.addAction(self.save_failed_action)
         inspection.addAction("Show inspection logs", lambda: _open_folder(logs_dir()))
-        inspection.addAction("Reset counters…", self.ask_reset_counters)
+        inspection.addAction("New shift…", self.ask_new_shift)
         device_menu = inspection.addMenu("Device for inspection")
         group = QActionGroup(self)
         for device in device_choices():
@@ -193,14 +193,13 @@ class MainWindow(QMainWindow):
             self.state.tell(f"Source settings of recipe '{self.state.model.name}' applied "
                             f"({spec.describe()}).")
 
-    def ask_reset_counters(self) -> None:
-        """Counters are the shift's record on screen: never wiped without a question."""
-        answer = QMessageBox.question(
-            self, "Reset counters", "Set every counter back to zero? The inspection log keeps "
-            "every part already recorded.", QMessageBox.StandardButton.Reset
-            | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
-        if answer == QMessageBox.StandardButton.Reset:
-            self.controller.reset_counters()
+    def ask_new_shift(self) -> None:
+        """Counters are the shift's record on screen: they restart only with a reason."""
+        reason, accepted = QInputDialog.getText(
+            self, "New shift", "Why is a new shift started? (kept in the records; every part "
+            "already recorded stays)")
+        if accepted:
+            self.controller.start_new_shift(reason)
 
     def _toggle_save_failed(self, checked: bool) -> None:
         folder = ""
@@ -247,10 +246,7 @@ class MainWindow(QMainWindow):
         spec, per_kind = load_source_settings(settings)
         self.source_bar.set_all_settings(per_kind)
         self.source_bar.set_spec(spec)
-        try:
-            self.source_bar.queue.setValue(int(settings.value("source/queue_size", 4)))
-        except (TypeError, ValueError):
-            pass
+        self.source_bar.queue.setValue(int(number(settings, "source/queue_size", 4)))
         device = str(settings.value("device", "auto"))
         self.controller.device = device if device in device_choices() else "auto"
         for action in self.device_actions.actions():
@@ -263,8 +259,7 @@ class MainWindow(QMainWindow):
             self.controller.set_failed_dir(failed_dir)
         recipe = str(settings.value("recipe/path", ""))
         if recipe and Path(recipe).is_file():
-            threshold = settings.value("recipe/threshold")
-            self.load_recipe(recipe, float(threshold) if threshold not in (None, "") else None)
+            self.load_recipe(recipe, number(settings, "recipe/threshold", None))
 
     def save_settings(self) -> None:
         settings = self.settings

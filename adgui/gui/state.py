@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from ..pipeline.inspection import ModelInfo
 from ..pipeline.live import JudgedPart
 from ..pipeline.parts import Counts
+from ..records.part import FAIL, PASS, decide
 
 IDLE, LOADING, RUNNING, PAUSED, TRAINING = "idle", "loading model", "running", "paused", "training"
 FAILURE_STRIP_SIZE = 12
@@ -49,6 +50,7 @@ class AppState(QObject):
     scores_changed = Signal()
     run_state_changed = Signal(str)
     source_changed = Signal(str)
+    shift_changed = Signal(str)
     message = Signal(str, str)  # level ("info", "warning", "error"), text
 
     def __init__(self, parent: QObject | None = None):
@@ -58,11 +60,13 @@ class AppState(QObject):
         self.threshold = 0.5
         self.run_state = IDLE
         self.source = ""
+        self.shift = ""  # the current shift's label, whose counts the counters show
         self.shown: JudgedPart | None = None
         self.latest: JudgedPart | None = None
         self.reviewing = False
         self.last_message = ("", "")
         self._scores: deque[float] = deque(maxlen=HISTOGRAM_SIZE)
+        self._judged: deque[tuple[float, str]] = deque(maxlen=HISTOGRAM_SIZE)  # (score, verdict)
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._arrivals: deque[float] = deque()
         self._failures: deque[JudgedPart] = deque(maxlen=FAILURE_STRIP_SIZE)
@@ -93,6 +97,7 @@ class AppState(QObject):
             record = part.record
             if record.score is not None:
                 self._scores.append(record.score)
+                self._judged.append((record.score, record.verdict))
             if record.trigger_to_verdict_ms is not None:
                 self._latencies.append(record.trigger_to_verdict_ms)
             self._arrivals.append(time.monotonic())
@@ -119,6 +124,7 @@ class AppState(QObject):
     def clear_recent(self) -> None:
         """Forget what is shown and the recent lists (a new recipe); counts are the station's."""
         self._scores.clear()
+        self._judged.clear()
         self._latencies.clear()
         self._arrivals.clear()
         self._failures.clear()
@@ -131,6 +137,21 @@ class AppState(QObject):
 
     def recent_scores(self) -> np.ndarray:
         return np.asarray(self._scores, dtype=np.float32)
+
+    def threshold_preview(self, threshold: float) -> tuple[int, int, int]:
+        """Over the recent judged parts: (how many would have failed at `threshold`, how many
+        of those passed, how many failures would have passed). Changes nothing."""
+        would_fail = newly_failing = newly_passing = 0
+        for score, verdict in self._judged:
+            fails = decide(score, threshold) == FAIL
+            would_fail += fails
+            newly_failing += fails and verdict == PASS
+            newly_passing += (not fails) and verdict == FAIL
+        return would_fail, newly_failing, newly_passing
+
+    @property
+    def recent_judged(self) -> int:
+        return len(self._judged)
 
     def failures(self) -> list[JudgedPart]:
         return list(self._failures)
@@ -154,6 +175,10 @@ class AppState(QObject):
     def set_source(self, description: str) -> None:
         self.source = description
         self.source_changed.emit(description)
+
+    def set_shift(self, label: str) -> None:
+        self.shift = label
+        self.shift_changed.emit(label)
 
     def tell(self, text: str, level: str = "info") -> None:
         self.last_message = (level, text)

@@ -1,7 +1,8 @@
 """The threshold: a slider over a histogram of calibration scores and recent inspections.
 
-Moving it re-judges the stored scores at once (the state recounts); the model is not run
-again. The slider is debounced so that dragging it does not recount on every pixel.
+A new threshold applies from the next part; verdicts already given are never rewritten.
+While the slider moves, a line beneath it says what the new value would have changed over
+the recent parts, without touching any count. The slider is debounced.
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ class ThresholdPanel(QWidget):
                         objectName="histogramLegend")
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#ffcc00", width=3))
         self.line.sigPositionChangeFinished.connect(lambda line: self._apply(line.value()))
+        self.line.sigPositionChanged.connect(lambda line: self.show_preview(line.value()))
         self.plot.addItem(self.line)
 
         self.slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
@@ -56,6 +58,8 @@ class ThresholdPanel(QWidget):
         self.default_button.setToolTip("Go back to the threshold the recipe was calibrated with")
         self.default_button.clicked.connect(self._to_default)
 
+        self.preview = QLabel(objectName="hint")
+        self.preview.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(QLabel("Threshold", objectName="sectionTitle"))
         row.addWidget(self.slider, 1)
@@ -65,6 +69,7 @@ class ThresholdPanel(QWidget):
         layout.addWidget(legend)
         layout.addWidget(self.plot, 1)
         layout.addLayout(row)
+        layout.addWidget(self.preview)
 
         self._dirty = True
         self._redraw_timer = QTimer(self, interval=REDRAW_MS)
@@ -89,7 +94,24 @@ class ThresholdPanel(QWidget):
 
     def _on_slider(self, _value: float) -> None:
         self.line.setValue(self.slider.value())
+        self.show_preview(self.slider.value())
         self._debounce.start()
+
+    def show_preview(self, value: float) -> None:
+        recent = self.state.recent_judged
+        if not recent:
+            self.preview.setText("A new threshold applies from the next part.")
+            return
+        would_fail, newly_failing, newly_passing = self.state.threshold_preview(value)
+        self.preview.setText(
+            f"At {value:.2f}, {would_fail} of the last {recent} parts would have failed "
+            f"({_parts(newly_failing)} more, {_parts(newly_passing)} fewer failing). Applies from "
+            f"the next part; "
+            f"counts and verdicts already given do not change.")
+
+
+def _parts(count: int) -> str:
+    return f"{count} part" if count == 1 else f"{count} parts"
 
     def _apply(self, value: float) -> None:
         self.state.set_threshold(round(float(np.clip(value, 0.0, self.upper)), 3))

@@ -15,8 +15,8 @@ from typing import Callable
 
 from PySide6.QtCore import QThread, Signal
 
-from ..pipeline.catalog import Cancelled, ImageError
-from ..pipeline.errors import describe_error
+from ..pipeline.catalog import Cancelled
+from ..pipeline.errors import report_error
 from ..pipeline.inspection import Inspector
 from ..pipeline.live import warm_up
 from ..pipeline.training import train_model
@@ -65,7 +65,7 @@ class TrainWorker(QThread):
             if isinstance(error, Cancelled) or self._cancel.is_set():
                 self.cancelled.emit()
             else:
-                self.failed.emit(describe_error(error))
+                self.failed.emit(report_error(error))
             return
         if self._cancel.is_set():
             # Cancel pressed while the file was being written: honour it, keep nothing.
@@ -113,7 +113,7 @@ class ModelLoader(QThread):
                 info = inspector.info
                 warm_up(inspector)
             except BaseException as error:  # noqa: BLE001 - a worker reports, never raises into Qt
-                self.failed.emit(describe_error(error))
+                self.failed.emit(report_error(error))
                 continue
             with self._lock:
                 superseded = self._request is not None

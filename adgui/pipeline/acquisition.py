@@ -19,7 +19,7 @@ from typing import Callable
 from ..records.part import ERROR
 from ..sources.base import (FREE, HARDWARE, PLC, SOFTWARE, Frame, ImageError, Source,
                             SourceEnded, SourceError, SourceLost)
-from .errors import describe_error
+from .errors import describe_error, report_error
 from .parts import CountKeeper, FrameMailbox, PartQueue, Unjudged
 
 RECONNECT_BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # waits between attempts to reopen a lost camera
@@ -75,7 +75,7 @@ class Acquisition:
             try:
                 self.source.open()
             except SourceError as error:
-                self.events("source_failed", describe_error(error), "error")
+                self.events("source_failed", report_error(error), "error")
                 return
             if self.mode == FREE:
                 self._preview()
@@ -89,9 +89,9 @@ class Acquisition:
             self.events("source_ended", f"End of {self.source.name}.", "info")
         except SourceError as error:
             if not self.stop.is_set():
-                self.events("source_failed", describe_error(error), "error")
+                self.events("source_failed", report_error(error), "error")
         except BaseException as error:  # noqa: BLE001 - a thread reports, never raises
-            self.events("source_failed", describe_error(error), "error")
+            self.events("source_failed", report_error(error), "error")
         finally:
             try:
                 self.source.close()
@@ -232,7 +232,7 @@ class Acquisition:
     def _reconnect(self, error: BaseException, period: float) -> None:
         """Close, then reopen with backoff; the line's triggers meanwhile are lost parts."""
         name = self.source.name
-        self.events("camera_lost", f"{name} lost — reconnecting ({describe_error(error)})", "error")
+        self.events("camera_lost", f"{name} lost — reconnecting ({report_error(error)})", "error")
         self.source.close()
         self._hardware_base = self.triggers
         due = time.monotonic() + period

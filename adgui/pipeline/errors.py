@@ -1,11 +1,22 @@
 """The one place that turns known exceptions into sentences for people."""
 from __future__ import annotations
 
+import logging
+
 from algorithms import Cancelled, ModelFileError, NotFittedError
 from algorithms.backbones import WeightsError
 from algorithms.datasets import DatasetError
 from algorithms.device import is_out_of_memory
 from algorithms.images import ImageError
+
+
+def report_error(error: BaseException, context: str = "") -> str:
+    """`describe_error`, and the whole traceback kept in the diagnostic log."""
+    text = describe_error(error)
+    if not isinstance(error, Cancelled):
+        logging.getLogger("adgui").error("%s%s", f"{context}: " if context else "", text,
+                                         exc_info=(type(error), error, error.__traceback__))
+    return text
 
 
 def describe_error(error: BaseException) -> str:

@@ -8,6 +8,7 @@ window listens through a `Listener` whose methods are called from these threads.
 """
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -26,10 +27,11 @@ from ..render import display_rgb8, overlay, verdict_banner, write_png
 from ..sources.base import FREE, Frame, Source
 from ..sources.registry import SourceSpec, open_source
 from .acquisition import Acquisition
-from .errors import describe_error
+from .errors import report_error
 from .parts import CountKeeper, FrameMailbox, PartQueue, Unjudged
 
 THUMBNAIL_SIDE = 96
+FREE_SPACE_FLOOR_MB = 1024  # saving failed images stops before the disk has less than this
 DEFAULT_QUEUE_SIZE = 4
 TAKE_WAIT_S = 0.05
 
@@ -64,10 +66,12 @@ class Recorder:
     def __init__(self):
         self.log_path: Path | None = None  # CSV export, one line per part, synced
         self.failed_dir: Path | None = None
+        self.free_space_floor_mb = FREE_SPACE_FLOOR_MB
         self.subscribers: list[Callable[[JudgedPart], None]] = []
         self.problems: Callable[[str], None] = lambda text: None
         self._log: InspectionLog | None = None
         self._lock = threading.Lock()
+        self._disk_warned = False
 
     def record(self, part: JudgedPart) -> JudgedPart:
         with self._lock:
@@ -78,12 +82,12 @@ class Recorder:
                     log.append(part.record)
             except OSError as error:
                 self.problems(f"Could not write the inspection log or failed image: "
-                              f"{describe_error(error)}")
+                              f"{report_error(error)}")
         for subscriber in list(self.subscribers):
             try:
                 subscriber(part)
             except Exception as error:  # noqa: BLE001 - one subscriber never stops the station
-                self.problems(f"A part's record could not be passed on: {describe_error(error)}")
+                self.problems(f"A part's record could not be passed on: {report_error(error)}")
         return part
 
     def close(self) -> None:
@@ -96,6 +100,16 @@ class Recorder:
         folder, record = self.failed_dir, part.record
         if folder is None or record.verdict != FAIL or part.image is None:
             return part
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        free_mb = shutil.disk_usage(folder).free / 2**20
+        if free_mb < self.free_space_floor_mb:
+            if not self._disk_warned:
+                self.problems(f"Failed images are no longer saved: {folder} has {free_mb:.0f} MB "
+                              f"free, below the floor of {self.free_space_floor_mb} MB. Records "
+                              f"go on.")
+            self._disk_warned = True
+            return part
+        self._disk_warned = False
         stem = unique_stem(Path(folder), record)
         image_path = write_png(Path(folder) / f"{stem}.png", part.image)
         overlay_path = write_png(Path(folder) / f"{stem}_overlay.png",
@@ -310,13 +324,13 @@ class _Run:
         try:
             return pipeline._judge(item)
         except Exception as error:  # noqa: BLE001 - one part's failure is that part's record
-            return pipeline._unjudged(_marker_of(item, ERROR), describe_error(error))
+            return pipeline._unjudged(_marker_of(item, ERROR), report_error(error))
 
     def _preview(self, frame: Frame) -> None:
         try:
             part = self.pipeline._judge(frame, station_part=False)
         except Exception as error:  # noqa: BLE001
-            self._event("skipped", f"{frame.part_id}: {describe_error(error)}", "warning")
+            self._event("skipped", f"{frame.part_id}: {report_error(error)}", "warning")
             return
         self.pipeline.listener.part_judged(part)
 

@@ -1,0 +1,304 @@
+"""Charts of the shift: yield and fail rate per hour, and an EWMA control chart of the scores.
+
+Each new part costs O(1) on the GUI thread: the control chart updates a few numbers and a
+bounded ring buffer, the current hour's counts go up by one. The plots are redrawn from those
+on a timer (at most every REDRAW_MS), never per part; what is drawn is bounded by the ring
+buffer's size however long the station runs.
+"""
+from __future__ import annotations
+
+import bisect
+from datetime import datetime
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from ..pipeline.control_chart import HIGH, EwmaChart, EwmaConfig
+from ..records.part import ERROR, FAIL, NOT_JUDGED, PASS
+from ..records.shifts import Totals
+from .state import AppState
+
+REDRAW_MS = 500
+BACKGROUND = "#262626"
+YIELD_BRUSH = (76, 155, 232)  # blue and orange: told apart by colour-blind eyes too
+FAIL_BRUSH = (232, 128, 76)
+EWMA_PEN = "#f0f0f0"
+LIMIT_PEN = "#e8804c"
+CENTRE_PEN = "#9a9a9a"
+THRESHOLD_PEN = "#ffcc00"
+ALARM_BRUSH = (220, 40, 40, 70)
+VERDICT_COLUMN = {PASS: 0, FAIL: 1, NOT_JUDGED: 2, ERROR: 3}
+LABEL_STYLE = {"color": "#d0d0d0", "font-size": "10pt"}
+
+
+class ChartsPanel(QWidget):
+    drift_alarm = Signal(bool)  # the EWMA left (True) or came back inside (False) its limits
+
+    def __init__(self, state: AppState | None = None, config: EwmaConfig = EwmaConfig(),
+                 parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.config = config
+        self.chart: EwmaChart | None = None
+        self._chart_problem = "no recipe loaded"  # why there is no chart, for the operator
+        self._hour_starts: list[float] = []  # start of each hour of the shift
+        self._hour_end = 0.0
+        self._hour_counts = np.zeros((0, 4), dtype=np.int64)  # pass, fail, not judged, errors
+        self._hourly_dirty = self._ewma_dirty = True
+
+        self.hourly_card, self.yield_plot, self.fail_plot = self._hourly_card()
+        self.ewma_card, self.ewma_plot = self._ewma_card()
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.hourly_card, 1)
+        layout.addWidget(self.ewma_card, 1)
+
+        self._redraw_timer = QTimer(self, interval=REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._redraw_if_dirty)
+        self._redraw_timer.start()
+        if state is not None:
+            state.model_changed.connect(self._on_model)
+            state.threshold_changed.connect(self._show_threshold)
+            self._on_model()
+        self.redraw()
+
+    # -- building ------------------------------------------------------------------------------
+    def _hourly_card(self) -> tuple[QWidget, pg.PlotItem, pg.PlotItem]:
+        card = QWidget(objectName="chartCard")
+        self.hourly_title = QLabel("Yield and fail rate per hour", objectName="sectionTitle")
+        self.hourly_note = QLabel("", objectName="chartNote")
+        canvas = pg.GraphicsLayoutWidget()
+        canvas.setBackground(BACKGROUND)
+        canvas.setMinimumHeight(260)
+        yield_plot = canvas.addPlot(row=0, col=0)
+        fail_plot = canvas.addPlot(row=1, col=0)
+        for plot, caption in ((yield_plot, "yield (%)"), (fail_plot, "fail rate (%)")):
+            plot.setMenuEnabled(False)
+            plot.setMouseEnabled(x=False, y=False)
+            plot.hideButtons()
+            plot.setLabel("left", caption, **LABEL_STYLE)
+            plot.showGrid(y=True, alpha=0.25)
+        fail_plot.setLabel("bottom", "hour of the shift (local time)", **LABEL_STYLE)
+        yield_plot.setYRange(0, 105, padding=0)
+        fail_plot.setXLink(yield_plot)
+        self.yield_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=YIELD_BRUSH)
+        self.fail_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=FAIL_BRUSH)
+        yield_plot.addItem(self.yield_bars)
+        fail_plot.addItem(self.fail_bars)
+        self._bar_texts: list[tuple[pg.PlotItem, pg.TextItem]] = []  # values over the bars
+        layout = QVBoxLayout(card)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.hourly_title)
+        layout.addWidget(canvas, 1)
+        layout.addWidget(self.hourly_note)
+        self.hourly_canvas = canvas
+        return card, yield_plot, fail_plot
+
+    def _ewma_card(self) -> tuple[QWidget, pg.PlotItem]:
+        card = QWidget(objectName="chartCard")
+        title = QLabel("Score control chart (EWMA)", objectName="sectionTitle")
+        self.alarm_label = QLabel("", objectName="driftStatus")
+        self.alarm_label.setWordWrap(True)
+        legend = QLabel(f"<span style='color:{EWMA_PEN}'>━</span> EWMA of scores &nbsp; "
+                        f"<span style='color:{LIMIT_PEN}'>╍</span> control limits &nbsp; "
+                        f"<span style='color:{CENTRE_PEN}'>┄</span> good-part mean &nbsp; "
+                        f"<span style='color:{THRESHOLD_PEN}'>━</span> pass/fail threshold",
+                        objectName="chartLegend")
+        widget = pg.PlotWidget(background=BACKGROUND)
+        widget.setMinimumHeight(260)
+        plot = widget.getPlotItem()
+        plot.setMenuEnabled(False)
+        plot.setMouseEnabled(x=False, y=False)
+        plot.hideButtons()
+        plot.showGrid(y=True, alpha=0.25)
+        plot.setLabel("left", "score (calibrated)", **LABEL_STYLE)
+        plot.setLabel("bottom", "judged part number (since the recipe was loaded)", **LABEL_STYLE)
+        self.alarm_region = pg.LinearRegionItem(brush=ALARM_BRUSH, pen=pg.mkPen(None),
+                                                movable=False)
+        self.alarm_region.setVisible(False)
+        plot.addItem(self.alarm_region)
+        self.centre_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(CENTRE_PEN, width=1,
+                                                                 style=Qt.PenStyle.DotLine))
+        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(THRESHOLD_PEN, width=2))
+        plot.addItem(self.centre_line)
+        plot.addItem(self.threshold_line)
+        dashed = pg.mkPen(LIMIT_PEN, width=2, style=Qt.PenStyle.DashLine)
+        self.upper_curve = plot.plot([], [], pen=dashed)
+        self.lower_curve = plot.plot([], [], pen=dashed)
+        self.ewma_curve = plot.plot([], [], pen=pg.mkPen(EWMA_PEN, width=2))
+        layout = QVBoxLayout(card)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(title)
+        layout.addWidget(self.alarm_label)
+        layout.addWidget(widget, 1)
+        layout.addWidget(legend)
+        self.ewma_widget = widget
+        return card, plot
+
+    # -- feeding -------------------------------------------------------------------------------
+    def set_calibration(self, scores) -> None:
+        """A new recipe: limits from its calibration scores; the chart starts afresh."""
+        was_alarm = self.chart is not None and self.chart.in_alarm
+        try:
+            self.chart = None if scores is None else EwmaChart(scores, self.config)
+            self._chart_problem = "" if scores is not None else "no recipe loaded"
+        except ValueError as problem:
+            self.chart, self._chart_problem = None, str(problem)
+        if was_alarm:
+            self.drift_alarm.emit(False)
+        self._ewma_dirty = True
+
+    def add_record(self, record) -> None:
+        """One judged part (a PartRecord). O(1): no drawing here."""
+        chart = self.chart
+        if chart is not None:
+            was_alarm = chart.in_alarm
+            if chart.add_record(record) and chart.in_alarm != was_alarm:
+                self.drift_alarm.emit(chart.in_alarm)
+            self._ewma_dirty = True
+        starts = self._hour_starts
+        if starts and starts[0] <= record.verdict_time < self._hour_end:
+            hour = bisect.bisect_right(starts, record.verdict_time) - 1
+            self._hour_counts[hour, VERDICT_COLUMN[record.verdict]] += 1
+            self._hourly_dirty = True
+
+    def set_hourly(self, totals: list[Totals]) -> None:
+        """The shift's totals per clock hour, read from the database (`hourly_yield`)."""
+        self._hour_starts = [hour.start for hour in totals]
+        self._hour_end = totals[-1].end if totals else 0.0
+        self._hour_counts = np.array([[hour.passed, hour.failed, hour.not_judged, hour.errors]
+                                      for hour in totals], dtype=np.int64).reshape(-1, 4)
+        self._hourly_dirty = True
+
+    def reset_chart(self) -> None:
+        """Start the control chart afresh (a new shift, a process adjustment)."""
+        if self.chart is not None:
+            was_alarm = self.chart.in_alarm
+            self.chart.reset()
+            if was_alarm:
+                self.drift_alarm.emit(False)
+        self._ewma_dirty = True
+
+    # -- drawing -------------------------------------------------------------------------------
+    def redraw(self) -> None:
+        """Draw both charts now (the timer does this while the panel is shown)."""
+        self._hourly_dirty = self._ewma_dirty = True
+        self._redraw(force=True)
+
+    def chart_images(self, width: int = 900, height: int = 420) -> list[tuple[str, QImage]]:
+        """Pictures of the two charts at a given size, for reports: (title, image)."""
+        self.redraw()
+        pictures = []
+        for title, card in (("Yield and fail rate per hour", self.hourly_card),
+                            ("Score control chart (EWMA)", self.ewma_card)):
+            previous = card.size()
+            card.resize(width, height)
+            card.layout().activate()
+            pictures.append((title, card.grab().toImage()))
+            card.resize(previous)
+        return pictures
+
+    def _redraw_if_dirty(self) -> None:
+        if self.isVisible():
+            self._redraw(force=False)
+
+    def _redraw(self, force: bool) -> None:
+        if self._hourly_dirty or force:
+            self._hourly_dirty = False
+            self._draw_hourly()
+        if self._ewma_dirty or force:
+            self._ewma_dirty = False
+            self._draw_ewma()
+
+    def _draw_hourly(self) -> None:
+        counts = self._hour_counts
+        inspected = counts.sum(axis=1)
+        seen = inspected > 0
+        x = np.arange(len(counts), dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            yield_percent = 100.0 * counts[:, 0] / inspected
+            fail_percent = 100.0 * counts[:, 1] / inspected
+        self.yield_bars.setOpts(x=x[seen], height=yield_percent[seen], width=0.7)
+        self.fail_bars.setOpts(x=x[seen], height=fail_percent[seen], width=0.7)
+        for plot, text in self._bar_texts:
+            plot.removeItem(text)
+        self._bar_texts = []
+        top_fail = float(fail_percent[seen].max()) if seen.any() else 0.0
+        fail_range = max(1.0, top_fail * 1.3)  # never stretch 0.1 % to the full height
+        self.fail_plot.setYRange(0, fail_range, padding=0)
+        for index in np.flatnonzero(seen):
+            for plot, value in ((self.yield_plot, yield_percent[index]),
+                                (self.fail_plot, fail_percent[index])):
+                text = pg.TextItem(f"{value:.1f}", color="#f0f0f0", anchor=(0.5, 1.0))
+                text.setPos(float(index), float(value))
+                plot.addItem(text)
+                self._bar_texts.append((plot, text))
+        ticks = [(float(i), datetime.fromtimestamp(start).strftime("%H:%M"))
+                 for i, start in enumerate(self._hour_starts)]
+        for plot in (self.yield_plot, self.fail_plot):
+            plot.getAxis("bottom").setTicks([ticks])
+        if len(counts):
+            self.yield_plot.setXRange(-0.6, len(counts) - 0.4, padding=0)
+        total = counts.sum(axis=0)
+        if not len(counts):
+            self.hourly_note.setText("No shift data yet.")
+        else:
+            parts = int(total.sum())
+            self.hourly_note.setText(
+                f"{parts:,} parts this shift: {total[0]:,} pass, {total[1]:,} fail, "
+                f"{total[2]:,} not judged, {total[3]:,} errors. Fail rate counts FAIL verdicts "
+                f"only; hours without parts have no bar.")
+
+    def _draw_ewma(self) -> None:
+        chart = self.chart
+        if chart is None:
+            for curve in (self.ewma_curve, self.upper_curve, self.lower_curve):
+                curve.setData([], [])
+            self.alarm_region.setVisible(False)
+            self.alarm_label.setText(f"No control chart: {self._chart_problem or 'no recipe'}")
+            self.alarm_label.setStyleSheet("color: #c0c0c0;")
+            return
+        points = chart.history()  # (N, 4): index, ewma, lower, upper
+        index, ewma, lower, upper = points.T if len(points) else ([], [], [], [])
+        self.ewma_curve.setData(index, ewma)
+        self.upper_curve.setData(index, upper)
+        self.lower_curve.setData(index, lower)
+        self.centre_line.setValue(chart.mean)
+        low, high = chart.steady_limits
+        visible = [low, high, self.threshold_line.value()]
+        if len(points):
+            visible += [float(np.min(ewma)), float(np.max(ewma))]
+        span = max(visible) - min(visible)
+        self.ewma_plot.setYRange(min(visible) - 0.08 * span, max(visible) + 0.08 * span, padding=0)
+        if len(points):
+            self.ewma_plot.setXRange(float(index[0]), max(float(index[-1]), index[0] + 10),
+                                     padding=0.02)
+        alarm = chart.alarm_since()
+        if alarm is None:
+            self.alarm_region.setVisible(False)
+            text = (f"In control: {chart.count:,} judged parts, EWMA {chart.ewma:.3f} within "
+                    f"{low:.3f} … {high:.3f}" if chart.count else "In control: no judged parts yet")
+            self.alarm_label.setText(text)
+            self.alarm_label.setStyleSheet("color: #9fd89f;")
+        else:
+            self.alarm_region.setRegion((alarm.index - 0.5, chart.count + 0.5))
+            self.alarm_region.setVisible(True)
+            direction = "above the upper" if alarm.side == HIGH else "below the lower"
+            when = datetime.fromtimestamp(alarm.time).strftime("%H:%M:%S") if alarm.time else ""
+            who = f"part {alarm.part_id}" if alarm.part_id else f"part no. {alarm.index:,}"
+            self.alarm_label.setText(f"⚠ DRIFT: the EWMA is {direction} control limit since "
+                                     f"{who} ({when}), {chart.count - alarm.index + 1:,} parts ago")
+            self.alarm_label.setStyleSheet("color: #ff6b6b; font-weight: bold;")
+
+    # -- state ---------------------------------------------------------------------------------
+    def _on_model(self) -> None:
+        model = self.state.model
+        self.set_calibration(None if model is None else model.calibration_scores)
+        self._show_threshold(self.state.threshold)
+
+    def _show_threshold(self, value: float) -> None:
+        self.threshold_line.setValue(value)
+        self._ewma_dirty = True
