@@ -44,6 +44,7 @@ class ChartsPanel(QWidget):
         self.config = config
         self.chart: EwmaChart | None = None
         self._chart_problem = "no recipe loaded"  # why there is no chart, for the operator
+        self._threshold: float | None = None
         self._hour_starts: list[float] = []  # start of each hour of the shift
         self._hour_end = 0.0
         self._hour_counts = np.zeros((0, 4), dtype=np.int64)  # pass, fail, not judged, errors
@@ -114,7 +115,8 @@ class ChartsPanel(QWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         plot.showGrid(y=True, alpha=0.25)
-        plot.setLabel("left", "score (calibrated)", **LABEL_STYLE)
+        plot.setLabel("left", "score (calibrated; threshold 0.5 by default)", **LABEL_STYLE)
+        plot.getAxis("left").enableAutoSIPrefix(False)  # scores read as 0.25, not 250 x 0.001
         plot.setLabel("bottom", "judged part number (since the recipe was loaded)", **LABEL_STYLE)
         self.alarm_region = pg.LinearRegionItem(brush=ALARM_BRUSH, pen=pg.mkPen(None),
                                                 movable=False)
@@ -123,6 +125,7 @@ class ChartsPanel(QWidget):
         self.centre_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(CENTRE_PEN, width=1,
                                                                  style=Qt.PenStyle.DotLine))
         self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(THRESHOLD_PEN, width=2))
+        self.threshold_line.setVisible(False)  # until a recipe or a part gives the threshold
         plot.addItem(self.centre_line)
         plot.addItem(self.threshold_line)
         dashed = pg.mkPen(LIMIT_PEN, width=2, style=Qt.PenStyle.DashLine)
@@ -154,6 +157,8 @@ class ChartsPanel(QWidget):
     def add_record(self, record) -> None:
         """One judged part (a PartRecord). O(1): no drawing here."""
         chart = self.chart
+        if record.threshold != self._threshold:
+            self._show_threshold(record.threshold)  # the threshold this part was judged with
         if chart is not None:
             was_alarm = chart.in_alarm
             if chart.add_record(record) and chart.in_alarm != was_alarm:
@@ -230,16 +235,18 @@ class ChartsPanel(QWidget):
         fail_range = max(1.0, top_fail * 1.3)  # never stretch 0.1 % to the full height
         self.fail_plot.setYRange(0, fail_range, padding=0)
         for index in np.flatnonzero(seen):
-            for plot, value in ((self.yield_plot, yield_percent[index]),
-                                (self.fail_plot, fail_percent[index])):
-                text = pg.TextItem(f"{value:.1f}", color="#f0f0f0", anchor=(0.5, 1.0))
+            # The yield's value inside its bar (it is near 100 %), the fail rate's above it.
+            for plot, value, anchor in ((self.yield_plot, yield_percent[index], (0.5, 0.0)),
+                                        (self.fail_plot, fail_percent[index], (0.5, 1.0))):
+                text = pg.TextItem(f"{value:.1f} %", color="#f0f0f0", anchor=anchor)
                 text.setPos(float(index), float(value))
                 plot.addItem(text)
                 self._bar_texts.append((plot, text))
-        ticks = [(float(i), datetime.fromtimestamp(start).strftime("%H:%M"))
-                 for i, start in enumerate(self._hour_starts)]
-        for plot in (self.yield_plot, self.fail_plot):
-            plot.getAxis("bottom").setTicks([ticks])
+        self.yield_plot.getAxis("bottom").setTicks(
+            [[(float(i), f"{count:,} parts") for i, count in enumerate(inspected)]])
+        self.fail_plot.getAxis("bottom").setTicks(
+            [[(float(i), datetime.fromtimestamp(start).strftime("%H:%M"))
+              for i, start in enumerate(self._hour_starts)]])
         if len(counts):
             self.yield_plot.setXRange(-0.6, len(counts) - 0.4, padding=0)
         total = counts.sum(axis=0)
@@ -268,7 +275,7 @@ class ChartsPanel(QWidget):
         self.lower_curve.setData(index, lower)
         self.centre_line.setValue(chart.mean)
         low, high = chart.steady_limits
-        visible = [low, high, self.threshold_line.value()]
+        visible = [low, high] + ([self._threshold] if self._threshold is not None else [])
         if len(points):
             visible += [float(np.min(ewma)), float(np.max(ewma))]
         span = max(visible) - min(visible)
@@ -279,6 +286,7 @@ class ChartsPanel(QWidget):
         alarm = chart.alarm_since()
         if alarm is None:
             self.alarm_region.setVisible(False)
+            low, high = chart.limit(chart.count)
             text = (f"In control: {chart.count:,} judged parts, EWMA {chart.ewma:.3f} within "
                     f"{low:.3f} … {high:.3f}" if chart.count else "In control: no judged parts yet")
             self.alarm_label.setText(text)
@@ -289,8 +297,10 @@ class ChartsPanel(QWidget):
             direction = "above the upper" if alarm.side == HIGH else "below the lower"
             when = datetime.fromtimestamp(alarm.time).strftime("%H:%M:%S") if alarm.time else ""
             who = f"part {alarm.part_id}" if alarm.part_id else f"part no. {alarm.index:,}"
-            self.alarm_label.setText(f"⚠ DRIFT: the EWMA is {direction} control limit since "
-                                     f"{who} ({when}), {chart.count - alarm.index + 1:,} parts ago")
+            back = "" if chart.outside else " (back inside for now)"
+            self.alarm_label.setText(f"⚠ DRIFT: the EWMA went {direction} control limit at "
+                                     f"{who} ({when}), {chart.count - alarm.index + 1:,} parts "
+                                     f"ago{back}")
             self.alarm_label.setStyleSheet("color: #ff6b6b; font-weight: bold;")
 
     # -- state ---------------------------------------------------------------------------------
@@ -299,6 +309,9 @@ class ChartsPanel(QWidget):
         self.set_calibration(None if model is None else model.calibration_scores)
         self._show_threshold(self.state.threshold)
 
-    def _show_threshold(self, value: float) -> None:
-        self.threshold_line.setValue(value)
+    def _show_threshold(self, value: float | None) -> None:
+        self._threshold = value
+        if value is not None:
+            self.threshold_line.setValue(value)
+        self.threshold_line.setVisible(value is not None)
         self._ewma_dirty = True

@@ -109,10 +109,6 @@ class ThresholdPanel(QWidget):
             f"the next part; "
             f"counts and verdicts already given do not change.")
 
-
-def _parts(count: int) -> str:
-    return f"{count} part" if count == 1 else f"{count} parts"
-
     def _apply(self, value: float) -> None:
         self.state.set_threshold(round(float(np.clip(value, 0.0, self.upper)), 3))
 
@@ -153,3 +149,7 @@ def _histogram(scores: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Counts per bin; scores beyond the last edge fall into the last bin (they all fail)."""
     clipped = np.clip(np.asarray(scores, dtype=np.float64), edges[0], edges[-1])
     return np.histogram(clipped, bins=edges)[0].astype(np.float64)
+
+
+def _parts(count: int) -> str:
+    return f"{count} part" if count == 1 else f"{count} parts"

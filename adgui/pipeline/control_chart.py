@@ -7,7 +7,8 @@ Roberts (1959); limits as in Montgomery, "Introduction to Statistical Quality Co
 
 mu0 and sigma0 are the mean and standard deviation of the recipe's calibration scores (held-out
 good images, on the calibrated scale where the threshold sits at 0.5). The chart signals while
-z_t is outside its limits. Every part costs O(1): a few running numbers and a bounded ring buffer
+z_t is outside its limits, and for `clear_after` parts after it came back (a process hovering at a
+limit gives one alarm, not a flicker). Every part costs O(1): a few running numbers and a bounded ring buffer
 of recent points for drawing. Parts with no score (NOT JUDGED, ERROR) are skipped.
 
 How often it cries wolf: for normally distributed scores, lambda 0.2 and L 3 give one false
@@ -30,12 +31,15 @@ class EwmaConfig:
     smoothing: float = 0.2  # lambda: weight of the newest score (textbook range 0.05-0.25)
     width: float = 3.0  # L: the limits sit L standard deviations of the EWMA from the centre
     history: int = 2000  # points kept for drawing; older ones are forgotten
+    clear_after: int = 50  # the alarm ends after this many parts back inside the limits
 
     def __post_init__(self):
         if not 0.0 < self.smoothing <= 1.0:
             raise ValueError(f"EWMA smoothing (lambda) must be in (0, 1]: {self.smoothing}")
         if not self.width > 0.0:
             raise ValueError(f"EWMA limit width (L) must be positive: {self.width}")
+        if self.clear_after < 1:
+            raise ValueError(f"The alarm must clear after at least 1 part: {self.clear_after}")
         if self.history < 2:
             raise ValueError(f"The EWMA history must keep at least 2 points: {self.history}")
 
@@ -79,6 +83,7 @@ class EwmaChart:
         self.ewma = self.mean
         self._decay = 1.0  # (1 - lambda)^(2t), kept as a running product: O(1) per part
         self._alarm: AlarmStart | None = None
+        self._inside = 0  # parts back inside the limits since the last excursion
         self._points = np.zeros((self.config.history, 4))  # index, ewma, lower, upper
         self._next = 0  # where the next point goes in the ring
 
@@ -97,11 +102,14 @@ class EwmaChart:
         self._points[self._next % self.config.history] = (self.count, self.ewma, lower, upper)
         self._next += 1
         if self.ewma > upper or self.ewma < lower:
+            self._inside = 0
             if self._alarm is None:
                 self._alarm = AlarmStart(self.count, part_id, sequence, when,
                                          HIGH if self.ewma > upper else LOW)
-        else:
-            self._alarm = None
+        elif self._alarm is not None:
+            self._inside += 1
+            if self._inside >= self.config.clear_after:
+                self._alarm = None
         return True
 
     def add_record(self, record) -> bool:
@@ -113,8 +121,13 @@ class EwmaChart:
     def in_alarm(self) -> bool:
         return self._alarm is not None
 
+    @property
+    def outside(self) -> bool:
+        """Whether the newest EWMA point lies outside its limits."""
+        return self.in_alarm and self._inside == 0
+
     def alarm_since(self) -> AlarmStart | None:
-        """The part at which the EWMA left its limits, while it is still outside; else None."""
+        """The part at which the EWMA first left its limits in the alarm going on; else None."""
         return self._alarm
 
     def limit(self, index: int) -> tuple[float, float]:
