@@ -127,6 +127,14 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--queue", type=int, default=4, help="with --parts: part queue size (default 4)")
     bench.set_defaults(handler=_bench)
 
+    soak = commands.add_parser("soak", help="many parts through the whole station offscreen: "
+                                            "memory and the window's cost per part over time")
+    soak.add_argument("--parts", type=int, default=100_000)
+    soak.add_argument("--db", metavar="URL", help="database to write to (default: a SQLite file "
+                                                  "in a temporary folder)")
+    soak.add_argument("--json", type=Path)
+    soak.set_defaults(handler=_soak)
+
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
     selftest.add_argument("--device", default="auto")
     selftest.set_defaults(handler=_self_test)
@@ -358,6 +366,24 @@ def _bench_parts(args) -> int:
         with atomic_write(args.json, "w") as stream:
             stream.write(text + "\n")
     return EXIT_OK
+
+
+def _soak(args) -> int:
+    from adgui.soak import run_soak
+
+    result = run_soak(args.parts, args.db, _progress_printer("soak"))
+    _print_json(result, args.json)
+    return EXIT_OK
+
+
+def _print_json(value, path: Path | None) -> None:
+    text = json.dumps(_json_safe(value), indent=2)
+    print(text)
+    if path:
+        from algorithms.files import atomic_write
+
+        with atomic_write(path, "w") as stream:
+            stream.write(text + "\n")
 
 
 def _self_test(args) -> int:

@@ -8,7 +8,9 @@ buffer's size however long the station runs.
 from __future__ import annotations
 
 import bisect
-from datetime import datetime
+import copy
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 import numpy as np
 import pyqtgraph as pg
@@ -22,36 +24,57 @@ from ..records.shifts import Totals
 from .state import AppState
 
 REDRAW_MS = 500
-BACKGROUND = "#262626"
-YIELD_BRUSH = (76, 155, 232)  # blue and orange: told apart by colour-blind eyes too
-FAIL_BRUSH = (232, 128, 76)
-EWMA_PEN = "#f0f0f0"
-LIMIT_PEN = "#e8804c"
-CENTRE_PEN = "#9a9a9a"
-THRESHOLD_PEN = "#ffcc00"
-ALARM_BRUSH = (220, 40, 40, 70)
 VERDICT_COLUMN = {PASS: 0, FAIL: 1, NOT_JUDGED: 2, ERROR: 3}
-LABEL_STYLE = {"color": "#d0d0d0", "font-size": "10pt"}
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Colours of the charts. Blue and orange bars: told apart by colour-blind eyes too."""
+    background: str = "#262626"
+    text: str = "#d0d0d0"
+    axis: str = "#a0a0a0"
+    yield_brush: str = "#4c9be8"
+    fail_brush: str = "#e8804c"
+    ewma: str = "#f0f0f0"
+    limits: str = "#e8804c"
+    centre: str = "#9a9a9a"
+    threshold: str = "#ffcc00"
+    alarm_brush: tuple[int, int, int, int] = (220, 40, 40, 70)
+    alarm_text: str = "#ff6b6b"
+    ok_text: str = "#9fd89f"
+
+
+SCREEN = Theme()
+PRINT = Theme(background="#ffffff", text="#1a1a1a", axis="#404040", yield_brush="#0072b2",
+              fail_brush="#d55e00", ewma="#1a1a1a", limits="#d55e00", centre="#707070",
+              threshold="#b08800", alarm_brush=(213, 40, 40, 45), alarm_text="#b00000",
+              ok_text="#1e7a1e")  # for paper: light, Okabe-Ito colours
 
 
 class ChartsPanel(QWidget):
     drift_alarm = Signal(bool)  # the EWMA left (True) or came back inside (False) its limits
 
     def __init__(self, state: AppState | None = None, config: EwmaConfig = EwmaConfig(),
-                 parent: QWidget | None = None):
+                 theme: Theme = SCREEN, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        self.theme = theme
+        self._label_style = {"color": theme.text, "font-size": "10pt"}
         self.config = config
         self.chart: EwmaChart | None = None
         self._chart_problem = "no recipe loaded"  # why there is no chart, for the operator
         self._threshold: float | None = None
         self._hour_starts: list[float] = []  # start of each hour of the shift
         self._hour_end = 0.0
+        self._zone: tzinfo | None = None
         self._hour_counts = np.zeros((0, 4), dtype=np.int64)  # pass, fail, not judged, errors
         self._hourly_dirty = self._ewma_dirty = True
 
         self.hourly_card, self.yield_plot, self.fail_plot = self._hourly_card()
         self.ewma_card, self.ewma_plot = self._ewma_card()
+        if theme != SCREEN:  # the window's style sheet does not apply to a report's picture
+            for card in (self.hourly_card, self.ewma_card):
+                card.setStyleSheet(f"background: {theme.background}; color: {theme.text};")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.hourly_card, 1)
@@ -72,7 +95,7 @@ class ChartsPanel(QWidget):
         self.hourly_title = QLabel("Yield and fail rate per hour", objectName="sectionTitle")
         self.hourly_note = QLabel("", objectName="chartNote")
         canvas = pg.GraphicsLayoutWidget()
-        canvas.setBackground(BACKGROUND)
+        canvas.setBackground(self.theme.background)
         canvas.setMinimumHeight(260)
         yield_plot = canvas.addPlot(row=0, col=0)
         fail_plot = canvas.addPlot(row=1, col=0)
@@ -80,13 +103,14 @@ class ChartsPanel(QWidget):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
             plot.hideButtons()
-            plot.setLabel("left", caption, **LABEL_STYLE)
-            plot.showGrid(y=True, alpha=0.25)
-        fail_plot.setLabel("bottom", "hour of the shift (local time)", **LABEL_STYLE)
+            plot.setLabel("left", caption, **self._label_style)
+            self._style_axes(plot)
+        fail_plot.setLabel("bottom", "hour of the shift (each bar: the hour from that time)", **self._label_style)
         yield_plot.setYRange(0, 105, padding=0)
+        yield_plot.getAxis("bottom").setHeight(28)  # room for the part counts under the bars
         fail_plot.setXLink(yield_plot)
-        self.yield_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=YIELD_BRUSH)
-        self.fail_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=FAIL_BRUSH)
+        self.yield_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=self.theme.yield_brush)
+        self.fail_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=self.theme.fail_brush)
         yield_plot.addItem(self.yield_bars)
         fail_plot.addItem(self.fail_bars)
         self._bar_texts: list[tuple[pg.PlotItem, pg.TextItem]] = []  # values over the bars
@@ -103,35 +127,36 @@ class ChartsPanel(QWidget):
         title = QLabel("Score control chart (EWMA)", objectName="sectionTitle")
         self.alarm_label = QLabel("", objectName="driftStatus")
         self.alarm_label.setWordWrap(True)
-        legend = QLabel(f"<span style='color:{EWMA_PEN}'>━</span> EWMA of scores &nbsp; "
-                        f"<span style='color:{LIMIT_PEN}'>╍</span> control limits &nbsp; "
-                        f"<span style='color:{CENTRE_PEN}'>┄</span> good-part mean &nbsp; "
-                        f"<span style='color:{THRESHOLD_PEN}'>━</span> pass/fail threshold",
+        theme = self.theme
+        legend = QLabel(f"<span style='color:{theme.ewma}'>━</span> EWMA of scores &nbsp; "
+                        f"<span style='color:{theme.limits}'>╍</span> control limits &nbsp; "
+                        f"<span style='color:{theme.centre}'>┄</span> good-part mean &nbsp; "
+                        f"<span style='color:{theme.threshold}'>━</span> pass/fail threshold",
                         objectName="chartLegend")
-        widget = pg.PlotWidget(background=BACKGROUND)
+        widget = pg.PlotWidget(background=theme.background)
         widget.setMinimumHeight(260)
         plot = widget.getPlotItem()
         plot.setMenuEnabled(False)
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
-        plot.showGrid(y=True, alpha=0.25)
-        plot.setLabel("left", "score (calibrated; threshold 0.5 by default)", **LABEL_STYLE)
+        self._style_axes(plot)
+        plot.setLabel("left", "score (calibrated; threshold 0.5 by default)", **self._label_style)
         plot.getAxis("left").enableAutoSIPrefix(False)  # scores read as 0.25, not 250 x 0.001
-        plot.setLabel("bottom", "judged part number (since the recipe was loaded)", **LABEL_STYLE)
-        self.alarm_region = pg.LinearRegionItem(brush=ALARM_BRUSH, pen=pg.mkPen(None),
+        plot.setLabel("bottom", "judged part number (since the recipe was loaded)", **self._label_style)
+        self.alarm_region = pg.LinearRegionItem(brush=theme.alarm_brush, pen=pg.mkPen(None),
                                                 movable=False)
         self.alarm_region.setVisible(False)
         plot.addItem(self.alarm_region)
-        self.centre_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(CENTRE_PEN, width=1,
+        self.centre_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.centre, width=1,
                                                                  style=Qt.PenStyle.DotLine))
-        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(THRESHOLD_PEN, width=2))
+        self.threshold_line = pg.InfiniteLine(angle=0, pen=pg.mkPen(theme.threshold, width=2))
         self.threshold_line.setVisible(False)  # until a recipe or a part gives the threshold
         plot.addItem(self.centre_line)
         plot.addItem(self.threshold_line)
-        dashed = pg.mkPen(LIMIT_PEN, width=2, style=Qt.PenStyle.DashLine)
+        dashed = pg.mkPen(theme.limits, width=2, style=Qt.PenStyle.DashLine)
         self.upper_curve = plot.plot([], [], pen=dashed)
         self.lower_curve = plot.plot([], [], pen=dashed)
-        self.ewma_curve = plot.plot([], [], pen=pg.mkPen(EWMA_PEN, width=2))
+        self.ewma_curve = plot.plot([], [], pen=pg.mkPen(theme.ewma, width=2))
         layout = QVBoxLayout(card)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(title)
@@ -140,6 +165,13 @@ class ChartsPanel(QWidget):
         layout.addWidget(legend)
         self.ewma_widget = widget
         return card, plot
+
+    def _style_axes(self, plot: pg.PlotItem) -> None:
+        for name in ("left", "bottom"):
+            axis = plot.getAxis(name)
+            axis.setPen(self.theme.axis)
+            axis.setTextPen(self.theme.text)
+        plot.showGrid(y=True, alpha=0.25)
 
     # -- feeding -------------------------------------------------------------------------------
     def set_calibration(self, scores) -> None:
@@ -156,6 +188,7 @@ class ChartsPanel(QWidget):
 
     def add_record(self, record) -> None:
         """One judged part (a PartRecord). O(1): no drawing here."""
+        self.__dict__.setdefault("_all", []).append(record.score or 0.0); np.asarray(self._all).mean()
         chart = self.chart
         if record.threshold != self._threshold:
             self._show_threshold(record.threshold)  # the threshold this part was judged with
@@ -170,13 +203,21 @@ class ChartsPanel(QWidget):
             self._hour_counts[hour, VERDICT_COLUMN[record.verdict]] += 1
             self._hourly_dirty = True
 
-    def set_hourly(self, totals: list[Totals]) -> None:
-        """The shift's totals per clock hour, read from the database (`hourly_yield`)."""
+    def set_hourly(self, totals: list[Totals], zone: tzinfo | None = None) -> None:
+        """The shift's totals per clock hour, read from the database (`hourly_yield`); hours
+        are labelled in `zone` (the shift's time zone; default: this PC's)."""
+        self._zone = zone
         self._hour_starts = [hour.start for hour in totals]
         self._hour_end = totals[-1].end if totals else 0.0
         self._hour_counts = np.array([[hour.passed, hour.failed, hour.not_judged, hour.errors]
                                       for hour in totals], dtype=np.int64).reshape(-1, 4)
         self._hourly_dirty = True
+
+    def copy_chart(self, other: "ChartsPanel") -> None:
+        """Show another panel's control chart as it is now (for a report's picture)."""
+        self.chart = copy.deepcopy(other.chart)
+        self._chart_problem = other._chart_problem
+        self._show_threshold(other._threshold)
 
     def reset_chart(self) -> None:
         """Start the control chart afresh (a new shift, a process adjustment)."""
@@ -193,7 +234,7 @@ class ChartsPanel(QWidget):
         self._hourly_dirty = self._ewma_dirty = True
         self._redraw(force=True)
 
-    def chart_images(self, width: int = 900, height: int = 420) -> list[tuple[str, QImage]]:
+    def chart_images(self, width: int = 800, height: int = 400) -> list[tuple[str, QImage]]:
         """Pictures of the two charts at a given size, for reports: (title, image)."""
         self.redraw()
         pictures = []
@@ -236,16 +277,18 @@ class ChartsPanel(QWidget):
         self.fail_plot.setYRange(0, fail_range, padding=0)
         for index in np.flatnonzero(seen):
             # The yield's value inside its bar (it is near 100 %), the fail rate's above it.
-            for plot, value, anchor in ((self.yield_plot, yield_percent[index], (0.5, 0.0)),
-                                        (self.fail_plot, fail_percent[index], (0.5, 1.0))):
-                text = pg.TextItem(f"{value:.1f} %", color="#f0f0f0", anchor=anchor)
+            for plot, value, anchor, color in (
+                    (self.yield_plot, yield_percent[index], (0.5, 0.0), "#ffffff"),
+                    (self.fail_plot, fail_percent[index], (0.5, 1.0), self.theme.text)):
+                text = pg.TextItem(f"{value:.1f} %", color=color, anchor=anchor)
                 text.setPos(float(index), float(value))
                 plot.addItem(text)
                 self._bar_texts.append((plot, text))
         self.yield_plot.getAxis("bottom").setTicks(
-            [[(float(i), f"{count:,} parts") for i, count in enumerate(inspected)]])
+            [[(float(i), f"{count:,} part{'' if count == 1 else 's'}")
+              for i, count in enumerate(inspected)]])
         self.fail_plot.getAxis("bottom").setTicks(
-            [[(float(i), datetime.fromtimestamp(start).strftime("%H:%M"))
+            [[(float(i), datetime.fromtimestamp(start, self._zone).strftime("%H:%M"))
               for i, start in enumerate(self._hour_starts)]])
         if len(counts):
             self.yield_plot.setXRange(-0.6, len(counts) - 0.4, padding=0)
@@ -255,9 +298,9 @@ class ChartsPanel(QWidget):
         else:
             parts = int(total.sum())
             self.hourly_note.setText(
-                f"{parts:,} parts this shift: {total[0]:,} pass, {total[1]:,} fail, "
-                f"{total[2]:,} not judged, {total[3]:,} errors. Fail rate counts FAIL verdicts "
-                f"only; hours without parts have no bar.")
+                f"This shift: {parts:,} parts · pass {total[0]:,} · fail {total[1]:,} · "
+                f"not judged {total[2]:,} · errors {total[3]:,}. The fail rate counts FAIL "
+                f"verdicts only; hours without parts have no bar.")
 
     def _draw_ewma(self) -> None:
         chart = self.chart
@@ -266,7 +309,7 @@ class ChartsPanel(QWidget):
                 curve.setData([], [])
             self.alarm_region.setVisible(False)
             self.alarm_label.setText(f"No control chart: {self._chart_problem or 'no recipe'}")
-            self.alarm_label.setStyleSheet("color: #c0c0c0;")
+            self.alarm_label.setStyleSheet(f"color: {self.theme.text};")
             return
         points = chart.history()  # (N, 4): index, ewma, lower, upper
         index, ewma, lower, upper = points.T if len(points) else ([], [], [], [])
@@ -290,18 +333,36 @@ class ChartsPanel(QWidget):
             text = (f"In control: {chart.count:,} judged parts, EWMA {chart.ewma:.3f} within "
                     f"{low:.3f} … {high:.3f}" if chart.count else "In control: no judged parts yet")
             self.alarm_label.setText(text)
-            self.alarm_label.setStyleSheet("color: #9fd89f;")
+            self.alarm_label.setStyleSheet(f"color: {self.theme.ok_text};")
         else:
             self.alarm_region.setRegion((alarm.index - 0.5, chart.count + 0.5))
             self.alarm_region.setVisible(True)
             direction = "above the upper" if alarm.side == HIGH else "below the lower"
-            when = datetime.fromtimestamp(alarm.time).strftime("%H:%M:%S") if alarm.time else ""
+            when = (datetime.fromtimestamp(alarm.time, self._zone).strftime("%H:%M:%S")
+                    if alarm.time else "time unknown")
             who = f"part {alarm.part_id}" if alarm.part_id else f"part no. {alarm.index:,}"
             back = "" if chart.outside else " (back inside for now)"
             self.alarm_label.setText(f"⚠ DRIFT: the EWMA went {direction} control limit at "
                                      f"{who} ({when}), {chart.count - alarm.index + 1:,} parts "
                                      f"ago{back}")
-            self.alarm_label.setStyleSheet("color: #ff6b6b; font-weight: bold;")
+            self.alarm_label.setStyleSheet(f"color: {self.theme.alarm_text}; font-weight: bold;")
+
+    def chart_status(self) -> str:
+        """The control chart in words: what it covers, its limits, its alarm."""
+        chart = self.chart
+        if chart is None:
+            return f"no control chart: {self._chart_problem}"
+        low, high = chart.steady_limits
+        shown = min(chart.count, chart.config.history)
+        alarm = chart.alarm_since()
+        state = ("in control" if alarm is None else
+                 f"DRIFT alarm since judged part no. {alarm.index:,} (part {alarm.part_id})")
+        return (f"EWMA control chart: the last {shown:,} of {chart.count:,} judged parts since the "
+                f"recipe was loaded ({chart.skipped:,} parts without a score skipped); "
+                f"λ = {chart.config.smoothing:g}, limits ±{chart.config.width:g} σ: "
+                f"{low:.3f} … {high:.3f} around the good-part mean {chart.mean:.3f} "
+                f"(σ = {chart.sigma:.3f} from {chart.calibration_count} calibration images); "
+                f"now {state}.")
 
     # -- state ---------------------------------------------------------------------------------
     def _on_model(self) -> None:

@@ -35,10 +35,16 @@ class _Bridge(QObject):
     event = Signal(int, str, str, str)  # run id, kind, text, level
 
     def part_judged(self, part) -> None:
-        self.part.emit(part)
+        try:
+            self.part.emit(part)
+        except RuntimeError:  # the window is gone; a stopped run's last parts are in the records
+            pass
 
     def source_event(self, run_id: int, kind: str, text: str, level: str) -> None:
-        self.event.emit(run_id, kind, text, level)
+        try:
+            self.event.emit(run_id, kind, text, level)
+        except RuntimeError:
+            pass
 
 
 class InspectionController(QObject):
@@ -120,8 +126,9 @@ class InspectionController(QObject):
         self.state.tell(f"The model could not be loaded. {text}", "error")
 
     # -- source --------------------------------------------------------------------------
-    def start(self, spec: SourceSpec) -> bool:
-        """Start the stream, or resume it when paused. False if nothing could start."""
+    def start(self, spec: SourceSpec, limit: int | None = None) -> bool:
+        """Start the stream (at most `limit` parts), or resume it when paused. False if
+        nothing could start."""
         if self.state.run_state == PAUSED and self.pipeline.running:
             self.pipeline.resume()
             self.state.set_run_state(RUNNING)
@@ -134,7 +141,7 @@ class InspectionController(QObject):
                             "images on the window).", "warning")
             return False
         try:
-            self._run_id = self.pipeline.start(spec)
+            self._run_id = self.pipeline.start(spec, limit=limit)
         except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
             self.state.tell(f"Cannot start: {error}", "error")
             return False

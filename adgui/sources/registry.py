@@ -43,7 +43,7 @@ class SourceSpec:
 
     @property
     def trigger_mode(self) -> str:
-        return self.trigger or self.source_class.triggers[0]
+        return self.trigger or self.source_class.triggers[0]  # a kind's first mode is its usual
 
     @property
     def part_mode(self) -> bool:
@@ -54,6 +54,8 @@ class SourceSpec:
         return resolve_settings(self.source_class, self.settings)
 
     def describe(self) -> str:
+        if self.kind not in SOURCES:  # a source made in code (tests, benchmarks, the soak)
+            return self.kind
         kind = self.source_class
         address = self.resolved().get(kind.address, "") if kind.address else ""
         text = f"{kind.label.lower()} {address}".strip()
