@@ -245,6 +245,9 @@ def _inspect(args) -> int:
         raise ValueError("give either image files / folders or one --source KIND:VALUE")
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be at least 1")
+    if args.trigger == "plc":
+        raise ValueError("parts on a PLC's trigger need the PLC link of `adgui station`; "
+                         "`adgui inspect` triggers them itself (--trigger software)")
     if args.source:
         kind = source_class(args.source.partition(":")[0].strip())
         spec = parse_source(args.source, args.trigger or "", **_source_settings(args, kind))

@@ -141,7 +141,8 @@ def shift_database(tmp_path):
                                None if score is None else float(score), 0.5, station="line-7",
                                verdict_time=start + 60.0 * number, image_path=image))
     top = max((record for record in made if record.verdict == FAIL), key=lambda r: r.score)
-    made[made.index(top)] = PartRecord(**{**top.as_dict(), "image_path": str(tmp_path / "gone.png")})
+    lost = PartRecord(**{**top.as_dict(), "image_path": str(tmp_path / "gone.png")})
+    made[made.index(top)] = lost  # the highest score: its saved image was deleted since
     made.append(PartRecord("next-shift", 999, FAIL, 0.9, 0.5, verdict_time=at("2026-06-10 14:00")))
     database.write(made, [])
     yield database, PLAN.scheduled(at("2026-06-10 09:00")), made

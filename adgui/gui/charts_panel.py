@@ -105,7 +105,8 @@ class ChartsPanel(QWidget):
             plot.hideButtons()
             plot.setLabel("left", caption, **self._label_style)
             self._style_axes(plot)
-        fail_plot.setLabel("bottom", "hour of the shift (each bar: the hour from that time)", **self._label_style)
+        fail_plot.setLabel("bottom", "hour of the shift (each bar: the hour from that time)",
+                           **self._label_style)
         yield_plot.setYRange(0, 105, padding=0)
         yield_plot.getAxis("bottom").setHeight(28)  # room for the part counts under the bars
         fail_plot.setXLink(yield_plot)
@@ -142,7 +143,8 @@ class ChartsPanel(QWidget):
         self._style_axes(plot)
         plot.setLabel("left", "score (calibrated; threshold 0.5 by default)", **self._label_style)
         plot.getAxis("left").enableAutoSIPrefix(False)  # scores read as 0.25, not 250 x 0.001
-        plot.setLabel("bottom", "judged part number (since the recipe was loaded)", **self._label_style)
+        plot.setLabel("bottom", "judged part number (since the recipe was loaded)",
+                      **self._label_style)
         self.alarm_region = pg.LinearRegionItem(brush=theme.alarm_brush, pen=pg.mkPen(None),
                                                 movable=False)
         self.alarm_region.setVisible(False)
@@ -188,7 +190,6 @@ class ChartsPanel(QWidget):
 
     def add_record(self, record) -> None:
         """One judged part (a PartRecord). O(1): no drawing here."""
-        self.__dict__.setdefault("_all", []).append(record.score or 0.0); np.asarray(self._all).mean()
         chart = self.chart
         if record.threshold != self._threshold:
             self._show_threshold(record.threshold)  # the threshold this part was judged with
@@ -331,7 +332,8 @@ class ChartsPanel(QWidget):
             self.alarm_region.setVisible(False)
             low, high = chart.limit(chart.count)
             text = (f"In control: {chart.count:,} judged parts, EWMA {chart.ewma:.3f} within "
-                    f"{low:.3f} … {high:.3f}" if chart.count else "In control: no judged parts yet")
+                    f"{low:.3f} … {high:.3f}" if chart.count
+                    else "In control: no judged parts yet")
             self.alarm_label.setText(text)
             self.alarm_label.setStyleSheet(f"color: {self.theme.ok_text};")
         else:

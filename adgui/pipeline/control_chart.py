@@ -7,9 +7,9 @@ Roberts (1959); limits as in Montgomery, "Introduction to Statistical Quality Co
 
 mu0 and sigma0 are the mean and standard deviation of the recipe's calibration scores (held-out
 good images, on the calibrated scale where the threshold sits at 0.5). The chart signals while
-z_t is outside its limits, and for `clear_after` parts after it came back (a process hovering at a
-limit gives one alarm, not a flicker). Every part costs O(1): a few running numbers and a bounded ring buffer
-of recent points for drawing. Parts with no score (NOT JUDGED, ERROR) are skipped.
+z_t is outside its limits, and for `clear_after` parts after it came back (a process hovering at
+a limit gives one alarm, not a flicker). Every part costs O(1): a few running numbers and a
+bounded ring buffer of recent points for drawing. Parts with no score (NOT JUDGED, ERROR) are skipped.
 
 How often it cries wolf: for normally distributed scores, lambda 0.2 and L 3 give one false
 signal every ~500 good parts on average (in-control average run length, Lucas & Saccucci 1990);
