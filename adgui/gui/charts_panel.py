@@ -93,7 +93,8 @@ class ChartsPanel(QWidget):
     def _hourly_card(self) -> tuple[QWidget, pg.PlotItem, pg.PlotItem]:
         card = QWidget(objectName="chartCard")
         self.hourly_title = QLabel("Yield and fail rate per hour", objectName="sectionTitle")
-        self.hourly_note = QLabel("", objectName="chartNote")
+        self.hourly_note = QLabel("", objectName="hint")
+        self.hourly_note.setWordWrap(True)
         canvas = pg.GraphicsLayoutWidget()
         canvas.setBackground(self.theme.background)
         canvas.setMinimumHeight(260)
@@ -108,7 +109,7 @@ class ChartsPanel(QWidget):
         fail_plot.setLabel("bottom", "hour of the shift (each bar: the hour from that time)",
                            **self._label_style)
         yield_plot.setYRange(0, 105, padding=0)
-        yield_plot.getAxis("bottom").setHeight(28)  # room for the part counts under the bars
+        yield_plot.setLabel("bottom", "parts inspected in the hour", **self._label_style)
         fail_plot.setXLink(yield_plot)
         self.yield_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=self.theme.yield_brush)
         self.fail_bars = pg.BarGraphItem(x=[], height=[], width=0.7, brush=self.theme.fail_brush)
@@ -129,11 +130,11 @@ class ChartsPanel(QWidget):
         self.alarm_label = QLabel("", objectName="driftStatus")
         self.alarm_label.setWordWrap(True)
         theme = self.theme
-        legend = QLabel(f"<span style='color:{theme.ewma}'>━</span> EWMA of scores &nbsp; "
+        legend = QLabel(f"<span style='color:{theme.ewma}'>━</span> EWMA of PASS scores &nbsp; "
                         f"<span style='color:{theme.limits}'>╍</span> control limits &nbsp; "
                         f"<span style='color:{theme.centre}'>┄</span> good-part mean &nbsp; "
                         f"<span style='color:{theme.threshold}'>━</span> pass/fail threshold",
-                        objectName="chartLegend")
+                        objectName="hint")
         widget = pg.PlotWidget(background=theme.background)
         widget.setMinimumHeight(260)
         plot = widget.getPlotItem()
@@ -141,9 +142,9 @@ class ChartsPanel(QWidget):
         plot.setMouseEnabled(x=False, y=False)
         plot.hideButtons()
         self._style_axes(plot)
-        plot.setLabel("left", "score (calibrated; threshold 0.5 by default)", **self._label_style)
+        plot.setLabel("left", "score of PASS parts (calibrated)", **self._label_style)
         plot.getAxis("left").enableAutoSIPrefix(False)  # scores read as 0.25, not 250 x 0.001
-        plot.setLabel("bottom", "judged part number (since the recipe was loaded)",
+        plot.setLabel("bottom", "PASS part number (since the recipe was loaded)",
                       **self._label_style)
         self.alarm_region = pg.LinearRegionItem(brush=theme.alarm_brush, pen=pg.mkPen(None),
                                                 movable=False)
@@ -189,7 +190,8 @@ class ChartsPanel(QWidget):
         self._ewma_dirty = True
 
     def add_record(self, record) -> None:
-        """One judged part (a PartRecord). O(1): no drawing here."""
+        """One judged part (a PartRecord): the hourly counts take every verdict, the control
+        chart PASS scores only. O(1): no drawing here."""
         chart = self.chart
         if record.threshold != self._threshold:
             self._show_threshold(record.threshold)  # the threshold this part was judged with
@@ -286,8 +288,7 @@ class ChartsPanel(QWidget):
                 plot.addItem(text)
                 self._bar_texts.append((plot, text))
         self.yield_plot.getAxis("bottom").setTicks(
-            [[(float(i), f"{count:,} part{'' if count == 1 else 's'}")
-              for i, count in enumerate(inspected)]])
+            [[(float(i), f"{count:,}") for i, count in enumerate(inspected)]])
         self.fail_plot.getAxis("bottom").setTicks(
             [[(float(i), datetime.fromtimestamp(start, self._zone).strftime("%H:%M"))
               for i, start in enumerate(self._hour_starts)]])
@@ -331,9 +332,9 @@ class ChartsPanel(QWidget):
         if alarm is None:
             self.alarm_region.setVisible(False)
             low, high = chart.limit(chart.count)
-            text = (f"In control: {chart.count:,} judged parts, EWMA {chart.ewma:.3f} within "
+            text = (f"In control: {chart.count:,} PASS parts, EWMA {chart.ewma:.3f} within "
                     f"{low:.3f} … {high:.3f}" if chart.count
-                    else "In control: no judged parts yet")
+                    else "In control: no PASS parts yet")
             self.alarm_label.setText(text)
             self.alarm_label.setStyleSheet(f"color: {self.theme.ok_text};")
         else:
@@ -342,7 +343,8 @@ class ChartsPanel(QWidget):
             direction = "above the upper" if alarm.side == HIGH else "below the lower"
             when = (datetime.fromtimestamp(alarm.time, self._zone).strftime("%H:%M:%S")
                     if alarm.time else "time unknown")
-            who = f"part {alarm.part_id}" if alarm.part_id else f"part no. {alarm.index:,}"
+            who = (f"part {alarm.part_id}" if alarm.part_id
+                   else f"PASS part no. {alarm.index:,}")
             back = "" if chart.outside else " (back inside for now)"
             self.alarm_label.setText(f"⚠ DRIFT: the EWMA went {direction} control limit at "
                                      f"{who} ({when}), {chart.count - alarm.index + 1:,} parts "
@@ -358,10 +360,10 @@ class ChartsPanel(QWidget):
         shown = min(chart.count, chart.config.history)
         alarm = chart.alarm_since()
         state = ("in control" if alarm is None else
-                 f"DRIFT alarm since judged part no. {alarm.index:,} (part {alarm.part_id})")
-        return (f"EWMA control chart: the last {shown:,} of {chart.count:,} judged parts since the "
-                f"recipe was loaded ({chart.skipped:,} parts without a score skipped); "
-                f"λ = {chart.config.smoothing:g}, limits ±{chart.config.width:g} σ: "
+                 f"DRIFT alarm since PASS part no. {alarm.index:,} (part {alarm.part_id})")
+        return (f"EWMA control chart of PASS scores: the last {shown:,} of {chart.count:,} PASS "
+                f"parts since the recipe was loaded ({chart.skipped:,} FAIL, not judged and "
+                f"error parts not charted); λ = {chart.config.smoothing:g}, limits ±{chart.config.width:g} σ: "
                 f"{low:.3f} … {high:.3f} around the good-part mean {chart.mean:.3f} "
                 f"(σ = {chart.sigma:.3f} from {chart.calibration_count} calibration images); "
                 f"now {state}.")

@@ -62,7 +62,8 @@ class ImagePanel(QWidget):
             return
         self._stack.setCurrentWidget(self._view)
         self._image.setImage(picture, autoLevels=False, levels=(0, 255))
-        if picture.shape[:2] != self._shape:
+        if picture.shape[:2] != self._shape or not self.state.reviewing:
+            # Every new part is shown whole: a zoom kept from the last one could hide a defect.
             self._shape = picture.shape[:2]
             self._box.autoRange(padding=0.01)
         reviewing = self.state.reviewing

@@ -112,10 +112,7 @@ class Acquisition:
             try:
                 frame = self.source.read(DEFAULT_TIMEOUT_S)
             except ImageError as error:
-                number = self._next_trigger()
-                part_id = getattr(error, "part_id", "") or f"{number:06d}"
-                self.queue.mark(Unjudged(number, part_id, self.source.name, describe_error(error),
-                                         ERROR, trigger_time, self.run_id))
+                self._unreadable(self._next_trigger(), trigger_time, error)
                 continue
             if frame is None:
                 continue
@@ -148,10 +145,11 @@ class Acquisition:
                 self.source.trigger()
             frame = self._read_frame(_timeout(self.source))
         except ImageError as error:
-            part_id = getattr(error, "part_id", "") or f"{number:06d}"
-            self.queue.mark(Unjudged(number, part_id, self.source.name, describe_error(error),
-                                     ERROR, trigger_time, self.run_id))
+            self._unreadable(number, trigger_time, error)
             return
+        except SourceEnded:
+            self._lost(number, trigger_time, "the source has no more images")
+            raise
         except SourceLost as error:
             self._lost(number, trigger_time, f"camera lost: {describe_error(error)}")
             self._reconnect(error, period)
@@ -214,6 +212,12 @@ class Acquisition:
         else:
             frame.part_id = f"{number:06d}"
         self.queue.offer(frame)
+
+    def _unreadable(self, number: int, trigger_time: float, error: ImageError) -> None:
+        """One bad image: that part's ERROR record, with the file's own name and reason."""
+        part_id = getattr(error, "part_id", "") or f"{number:06d}"
+        self.queue.mark(Unjudged(number, part_id, self.source.name, describe_error(error), ERROR,
+                                 trigger_time, self.run_id))
 
     def _lost(self, number: int, trigger_time: float | None, reason: str) -> None:
         self.queue.mark(Unjudged(number, f"{number:06d}", self.source.name, reason,

@@ -9,12 +9,18 @@ mu0 and sigma0 are the mean and standard deviation of the recipe's calibration s
 good images, on the calibrated scale where the threshold sits at 0.5). The chart signals while
 z_t is outside its limits, and for `clear_after` parts after it came back (a process hovering at
 a limit gives one alarm, not a flicker). Every part costs O(1): a few running numbers and a
-bounded ring buffer of recent points for drawing. Parts with no score (NOT JUDGED, ERROR) are skipped.
+bounded ring buffer of recent points for drawing.
+
+Only parts judged PASS are charted: the chart watches the good parts' scores creep (light, dust,
+focus) before parts start to fail. A single defective part (a score of 1.0 moves the EWMA a
+fifth of the way there, past the limits) would otherwise read as a drift; defects are what the
+fail rate counts. Parts with no score (NOT JUDGED, ERROR) have nothing to chart.
 
 How often it cries wolf: for normally distributed scores, lambda 0.2 and L 3 give one false
 signal every ~500 good parts on average (in-control average run length, Lucas & Saccucci 1990);
-right-skewed anomaly scores give more. At line rates that is minutes: raise L (3.5: ~2,800
-parts, 4: ~20,000 for normal scores) where operators act on the alarm.
+right-skewed anomaly scores, and limits estimated from a few dozen calibration images, give
+more. At line rates that is minutes: raise L (3.5: ~2,800 parts, 4: ~20,000 for normal scores)
+where operators act on the alarm.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..records.part import PASS
 
 HIGH, LOW = "high", "low"
 
@@ -79,7 +87,7 @@ class EwmaChart:
     def reset(self) -> None:
         """Start the chart afresh (a new shift or a process adjustment)."""
         self.count = 0  # judged parts on the chart
-        self.skipped = 0  # parts with no score
+        self.skipped = 0  # parts not charted: not PASS, or no score
         self.ewma = self.mean
         self._decay = 1.0  # (1 - lambda)^(2t), kept as a running product: O(1) per part
         self._alarm: AlarmStart | None = None
@@ -113,7 +121,11 @@ class EwmaChart:
         return True
 
     def add_record(self, record) -> bool:
-        """Add a `PartRecord` (its score, id, sequence and verdict time)."""
+        """Add a `PartRecord` judged PASS (its score, id, sequence and verdict time); other
+        verdicts are skipped (see the module's note). True if added."""
+        if record.verdict != PASS:
+            self.skipped += 1
+            return False
         return self.add(record.score, record.part_id, record.sequence, record.verdict_time)
 
     # -- reading ---------------------------------------------------------------------------
