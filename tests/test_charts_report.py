@@ -92,6 +92,17 @@ def test_a_drift_raises_the_alarm_signal_and_shows_it(qtbot, panel):
     assert cleared.args == [False]
 
 
+def test_chart_pictures_have_the_size_asked_for(qtbot, panel):
+    for record in records(300, at("2026-06-10 06:00")):
+        panel.add_record(record)
+    pictures = panel.chart_images(640, 360)
+    assert [title for title, _ in pictures] == ["Yield and fail rate per hour",
+                                                "Score control chart (EWMA)"]
+    for _, image in pictures:
+        ratio = image.devicePixelRatio()
+        assert (image.width() / ratio, image.height() / ratio) == (640, 360)
+
+
 def test_unusable_calibration_shows_why_and_skips_the_chart(qtbot, panel):
     panel.set_calibration([0.3])
     panel.add_record(records(1, 0.0)[0])
@@ -169,6 +180,9 @@ def test_shift_report_is_a_pdf_with_a_csv_beside_it(qtbot, tmp_path, shift_datab
         rows = list(csv.DictReader(stream))
     assert len(rows) == sum(COUNTS.values())  # the shift's parts, not the next shift's
     assert {verdict: sum(row["verdict"] == verdict for row in rows) for verdict in COUNTS} == COUNTS
+    database, shift, _ = shift_database
+    alone = write_shift_report(tmp_path / "alone" / "early.pdf", database, shift, with_csv=False)
+    assert [entry.name for entry in alone.parent.iterdir()] == ["early.pdf"]
 
 
 def test_a_failed_report_leaves_the_previous_file(qtbot, tmp_path, shift_database, monkeypatch):
@@ -209,7 +223,7 @@ def test_shift_report_text_has_the_counts(qtbot, tmp_path, shift_database):
         assert f"Part {record.part_id}" in text
     assert f"Part {failed[6].part_id}" not in text
     assert "image file missing" in text and "gone.png" in text
-    assert "EWMA control chart: the last" in text
+    assert "EWMA control chart of PASS scores: the last" in text
 
 
 def test_shift_report_first_page_is_not_blank(qtbot, tmp_path, shift_database):
@@ -220,6 +234,7 @@ def test_shift_report_first_page_is_not_blank(qtbot, tmp_path, shift_database):
                     str(tmp_path / "page")], check=True, capture_output=True)
     page = QImage(str(next(tmp_path.glob("page*.png"))))
     assert not page.isNull() and page.width() < page.height()  # portrait A4
-    pixels = np.frombuffer(page.convertToFormat(QImage.Format.Format_Grayscale8).constBits(),
-                           dtype=np.uint8)
-    assert (pixels < 128).mean() > 0.01  # text, tables and the chart, not an empty page
+    gray = page.convertToFormat(QImage.Format.Format_Grayscale8)
+    rows = np.frombuffer(gray.constBits(), dtype=np.uint8).reshape(gray.height(), -1)
+    pixels = rows[:, :gray.width()]  # rows are padded to 4 bytes
+    assert (pixels < 240).mean() > 0.03  # text, tables and the chart: not an empty page

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from adgui.pipeline.control_chart import HIGH, LOW, EwmaChart, EwmaConfig
-from adgui.records.part import ERROR, NOT_JUDGED, PASS, PartRecord
+from adgui.records.part import ERROR, FAIL, NOT_JUDGED, PASS, PartRecord
 
 CALIBRATION = np.random.default_rng(7).normal(0.25, 0.05, 60)
 
@@ -101,15 +101,18 @@ def test_alarm_says_since_which_part_and_clears_after_parts_back_inside():
     assert not chart.in_alarm and chart.alarm_since() is None
 
 
-def test_parts_without_a_score_are_skipped():
+def test_parts_without_a_score_and_failed_parts_are_not_charted():
     chart = EwmaChart(CALIBRATION)
-    chart.add_record(PartRecord("a", 1, PASS, 0.3, 0.5, verdict_time=1.0))
+    assert chart.add_record(PartRecord("a", 1, PASS, 0.3, 0.5, verdict_time=1.0))
     before = (chart.count, chart.ewma, chart.history().copy())
     for record in (PartRecord("b", 2, NOT_JUDGED, None, 0.5, verdict_time=2.0),
                    PartRecord("c", 3, ERROR, None, 0.5, verdict_time=3.0),
-                   PartRecord("d", 4, PASS, math.nan, 0.5, verdict_time=4.0)):
+                   PartRecord("d", 4, PASS, math.nan, 0.5, verdict_time=4.0),
+                   # a defect is the fail rate's business: one would push the EWMA past a limit
+                   PartRecord("e", 5, FAIL, 1.4, 0.5, verdict_time=5.0)):
         assert chart.add_record(record) is False
-    assert (chart.count, chart.ewma) == before[:2] and chart.skipped == 3
+    assert (chart.count, chart.ewma) == before[:2] and chart.skipped == 4
+    assert not chart.in_alarm
     np.testing.assert_array_equal(chart.history(), before[2])
 
 

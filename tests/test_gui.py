@@ -511,3 +511,15 @@ def test_a_damaged_settings_file_gives_a_message_and_a_working_window(qtbot, tmp
     assert window.state.counters.passed == 1
     if moved:
         assert level == "warning" and "could not be read" in message and moved[0].name in message
+
+
+def test_the_shift_report_holds_the_parts_judged(qtbot, tmp_path):
+    images = flat_images(tmp_path / "flat", [20, 80, 30, 90, 10])
+    window = make_window(qtbot, FakeInspector())
+    window.controller.start(folder(images))
+    wait_until_drained(qtbot, window)
+    window.views.setCurrentWidget(window.charts_panel)
+    report = window.export_shift_report(str(tmp_path / "report.pdf"))
+    assert report is not None and report.read_bytes().startswith(b"%PDF")
+    rows = read_log(report.with_suffix(".csv"))
+    assert sorted(row["verdict"] for row in rows) == ["FAIL", "FAIL", "PASS", "PASS", "PASS"]

@@ -26,6 +26,10 @@ from adgui.sources.pixels import to_display8  # noqa: E402
 from adgui.sources.pylon import FrameNumbers  # noqa: E402
 
 pylon = pytest.importorskip("pypylon.pylon")
+# pytest-timeout's default SIGALRM method makes a later RetrieveResult in this process wait
+# forever past its own timeout (seen with pypylon 26.9 after a forced failed grab); a watchdog
+# thread does not disturb pylon.
+pytestmark = pytest.mark.timeout(300, method="thread")
 SERIAL = "0815-0000"
 SMALL = {"serial": SERIAL, "width": 64, "height": 48}
 REPO = Path(__file__).resolve().parents[1]

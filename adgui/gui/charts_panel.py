@@ -25,6 +25,7 @@ from .state import AppState
 
 REDRAW_MS = 500
 VERDICT_COLUMN = {PASS: 0, FAIL: 1, NOT_JUDGED: 2, ERROR: 3}
+CARD_SPACING = 8
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ class ChartsPanel(QWidget):
                 card.setStyleSheet(f"background: {theme.background}; color: {theme.text};")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(CARD_SPACING)
         layout.addWidget(self.hourly_card, 1)
         layout.addWidget(self.ewma_card, 1)
 
@@ -237,17 +239,18 @@ class ChartsPanel(QWidget):
         self._hourly_dirty = self._ewma_dirty = True
         self._redraw(force=True)
 
-    def chart_images(self, width: int = 800, height: int = 400) -> list[tuple[str, QImage]]:
+    def chart_images(self, width: int = 800, height: int = 470) -> list[tuple[str, QImage]]:
         """Pictures of the two charts at a given size, for reports: (title, image)."""
-        self.redraw()
-        pictures = []
-        for title, card in (("Yield and fail rate per hour", self.hourly_card),
-                            ("Score control chart (EWMA)", self.ewma_card)):
-            previous = card.size()
+        previous = self.size()
+        self.resize(2 * width + CARD_SPACING, height)  # each card takes half of the panel
+        self.layout().activate()
+        for card in (self.hourly_card, self.ewma_card):
             card.resize(width, height)
             card.layout().activate()
-            pictures.append((title, card.grab().toImage()))
-            card.resize(previous)
+        self.redraw()
+        pictures = [("Yield and fail rate per hour", self.hourly_card.grab().toImage()),
+                    ("Score control chart (EWMA)", self.ewma_card.grab().toImage())]
+        self.resize(previous)
         return pictures
 
     def _redraw_if_dirty(self) -> None:

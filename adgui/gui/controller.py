@@ -196,6 +196,16 @@ class InspectionController(QObject):
         self.state.set_counts(self.pipeline.counts.snapshot())
         self.state.set_shift(self.shift.label)
 
+    def hourly_totals(self):
+        """The current shift's counts per clock hour, from the database ([] without one)."""
+        if self.database is None or self.shift is None:
+            return []
+        return self.database.database.hourly_yield(self.shift)
+
+    def record_event(self, kind: str, **fields) -> None:
+        if self.database is not None:
+            self.database.writer.add_event(kind, **fields)
+
     def _follow_the_clock(self) -> None:
         """At a scheduled shift change the counters move on to the new shift."""
         if self.shift is not None and not self.shift.contains(time.time()):

@@ -10,17 +10,20 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices
 from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMainWindow, QMessageBox, QSplitter,
-                               QVBoxLayout, QWidget)
+                               QTabWidget, QVBoxLayout, QWidget)
 
 from ..pipeline.catalog import device_choices
+from ..pipeline.control_chart import EwmaConfig
 from ..pipeline.userdata import RECIPE_SUFFIX, logs_dir, recipes_dir
+from ..sources.recipe_settings import load_recipe_source, save_recipe_source
+from .charts_panel import ChartsPanel
 from .controller import InspectionController
 from .counters_panel import CountersPanel
 from .failure_strip import FailureStrip
 from .image_panel import ImagePanel
 from .notice_bar import NoticeBar
 from .recipe_bar import RecipeBar
-from ..sources.recipe_settings import load_recipe_source, save_recipe_source
+from .shift_report import write_shift_report
 from .settings import load_source_settings, number, save_source_settings
 from .source_bar import SourceBar
 from .state import AppState
@@ -44,6 +47,8 @@ class MainWindow(QMainWindow):
         self.recipe_bar = RecipeBar(state)
         self.source_bar = SourceBar(state)
         self.image_panel = ImagePanel(state)
+        # Wide limits: at line rates the textbook L = 3 cries wolf every few minutes.
+        self.charts_panel = ChartsPanel(state, EwmaConfig(width=4.0))
         self.verdict_panel = VerdictPanel(state)
         self.counters_panel = CountersPanel(state)
         self.threshold_panel = ThresholdPanel(state)
@@ -59,6 +64,10 @@ class MainWindow(QMainWindow):
         self.source_bar.stop_requested.connect(controller.stop)
         self.source_bar.queue_size_changed.connect(controller.set_queue_size)
         self.counters_panel.new_shift_requested.connect(self.ask_new_shift)
+        state.part_added.connect(lambda part: self.charts_panel.add_record(part.record))
+        state.shift_changed.connect(self._load_shift_charts)
+        self.charts_panel.drift_alarm.connect(self._on_drift)
+        self._load_shift_charts()
         state.model_changed.connect(self._apply_recipe_source)
         self._restore_settings()
 
@@ -71,7 +80,10 @@ class MainWindow(QMainWindow):
         side_layout.addWidget(self.threshold_panel, 1)
         side.setMinimumWidth(420)
         splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
-        splitter.addWidget(self.image_panel)
+        self.views = QTabWidget(objectName="views")
+        self.views.addTab(self.image_panel, "Live")
+        self.views.addTab(self.charts_panel, "Shift charts")
+        splitter.addWidget(self.views)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 1)
@@ -102,6 +114,7 @@ class MainWindow(QMainWindow):
         inspection.addAction(self.save_failed_action)
         inspection.addAction("Show inspection logs", lambda: _open_folder(logs_dir()))
         inspection.addAction("New shift…", self.ask_new_shift)
+        inspection.addAction("Shift report (PDF)…", self.export_shift_report)
         device_menu = inspection.addMenu("Device for inspection")
         group = QActionGroup(self)
         for device in device_choices():
@@ -192,6 +205,41 @@ class MainWindow(QMainWindow):
             self.source_bar.set_spec(spec)
             self.state.tell(f"Source settings of recipe '{self.state.model.name}' applied "
                             f"({spec.describe()}).")
+
+    def _load_shift_charts(self, *_args) -> None:
+        shift = self.controller.shift
+        self.charts_panel.reset_chart()
+        if shift is not None:
+            self.charts_panel.set_hourly(self.controller.hourly_totals(), shift.start.tzinfo)
+
+    def _on_drift(self, alarm: bool) -> None:
+        status = self.charts_panel.chart_status()
+        if alarm:
+            self.state.tell(f"Scores of good parts are drifting: {status} Check light, lens and "
+                            f"part position.", "warning")
+        self.controller.record_event("drift_alarm" if alarm else "drift_cleared",
+                                     detail={"status": status})
+
+    def export_shift_report(self, path: str = "") -> Path | None:
+        """The current shift as a PDF report, with its parts as a CSV beside it."""
+        database, shift = self.controller.database, self.controller.shift
+        if database is None or shift is None:
+            self.state.tell("No inspection database: there is no shift to report.", "error")
+            return None
+        if not path:
+            default = logs_dir() / f"shift-{shift.start:%Y%m%d-%H%M}.pdf"
+            path, _ = QFileDialog.getSaveFileName(self, "Shift report", str(default), "PDF (*.pdf)")
+            if not path:
+                return None
+        database.writer.flush(10.0)  # the report holds every part recorded so far
+        try:
+            written = write_shift_report(path, database.database, shift, self.charts_panel,
+                                         station=database.database.station)
+        except (OSError, ValueError, RuntimeError) as error:
+            self.state.tell(f"The shift report could not be written: {error}", "error")
+            return None
+        self.state.tell(f"Shift report written: {written} (and its parts as CSV beside it).")
+        return written
 
     def ask_new_shift(self) -> None:
         """Counters are the shift's record on screen: they restart only with a reason."""

@@ -31,10 +31,13 @@ INK, MUTED, RULE = QColor("#1a1a1a"), QColor("#5a5a5a"), QColor("#b0b0b0")
 
 
 def write_shift_report(path_pdf: str | Path, database, shift: Shift,
-                       charts_panel: ChartsPanel | None = None, station: str = "") -> Path:
+                       charts_panel: ChartsPanel | None = None, station: str = "",
+                       with_csv: bool = True) -> Path:
     """Write the report of `shift` to `path_pdf` and its parts to the CSV beside it (same name,
     .csv). The figures are the database's own station's; `station` is the name printed
-    (default: the database's). Needs a running QApplication (the charts are widgets)."""
+    (default: the database's). Runs on the GUI thread (the charts are widgets); the CSV of a
+    long shift takes seconds (100,000 parts: several), so a window may pass `with_csv=False` and
+    call `export_csv` in a worker instead."""
     if QApplication.instance() is None:
         raise RuntimeError("The shift report draws Qt charts: start a QApplication first")
     path = Path(path_pdf)
@@ -60,7 +63,8 @@ def write_shift_report(path_pdf: str | Path, database, shift: Shift,
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    export_csv(database, path.with_suffix(".csv"), shift)
+    if with_csv:
+        export_csv(database, path.with_suffix(".csv"), shift)
     return path
 
 

@@ -46,6 +46,7 @@ class AppState(QObject):
     threshold_changed = Signal(float)
     counters_changed = Signal()
     shown_changed = Signal()  # the part in the image view (live or under review)
+    part_added = Signal(object)  # every station part's JudgedPart (not preview frames)
     failures_changed = Signal()
     scores_changed = Signal()
     run_state_changed = Signal(str)
@@ -105,6 +106,7 @@ class AppState(QObject):
                 self._failures.append(part)
                 self.failures_changed.emit()
             self.scores_changed.emit()
+            self.part_added.emit(part)
         if part.image is not None or part.preview or not self.reviewing:
             self.latest = part
         if not self.reviewing:

@@ -93,7 +93,7 @@ FORMATS = _formats()
 # What a camera can be asked for in the settings: the common formats, in PFNC names.
 CHOICES = ("Mono8", "Mono10", "Mono12", "Mono16", "Mono10p", "Mono12p", "Mono12Packed",
            *(f"Bayer{cfa}{bits}" for bits in (8, 10, 12, 16) for cfa in ("RG", "GB", "GR", "BG")),
-           "RGB8", "BGR8", "RGB16", "YCbCr422_8")
+           "RGB8", "BGR8", "RGBa8", "BGRa8", "RGB16", "YCbCr422_8")
 
 
 def pixel_format(name: str) -> PixelFormat:
