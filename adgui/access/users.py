@@ -13,13 +13,12 @@ import hmac
 import json
 import os
 import re
-import stat
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..pipeline.userdata import app_home
+from ..records.private_file import write_private
 from .roles import ROLES
 
 USERS_FILE = "users.json"
@@ -158,7 +157,7 @@ class UserStore:
     def _save(self, users: dict[str, User]) -> None:
         document = {"format": FORMAT, "users": [asdict(user) for user in
                                                 sorted(users.values(), key=lambda u: u.name)]}
-        write_private(self.path, json.dumps(document, indent=2) + "\n")
+        write_private(self.path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
         self._users = users
 
 
@@ -173,26 +172,3 @@ def check_password(password: str) -> None:
         raise UserError(f"A password needs at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise UserError(f"A password has at most {MAX_PASSWORD_LENGTH} characters")
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write `text` atomically to a file only its owner can read (mode 0600 where supported)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # mkstemp creates the file with mode 0600, so the secret is never readable by others.
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def is_private(path: Path) -> bool:
-    """False when others than the owner may read or write the file (POSIX only)."""
-    if os.name != "posix":
-        return True
-    return not path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)
