@@ -177,3 +177,129 @@ def test_every_action_has_a_description_for_its_refusal():
     from adgui.access.roles import DESCRIPTIONS
 
     assert set(DESCRIPTIONS) == set(ACTIONS)
+
+
+# --- the guard: the role checked where the change is made, and the change recorded -------------
+
+@pytest.fixture
+def station(users, clock, tmp_path):
+    """A guard on a SQLite database with its audit trail, the operator at the station."""
+    from adgui.access.guard import Guard
+    from adgui.records import open_database
+    from adgui.records.audit import AuditTrail
+
+    database = open_database(f"sqlite:///{tmp_path / 'inspections.sqlite3'}", "line-1")
+    trail = AuditTrail.open(database, tmp_path / "audit.key", tmp_path / "line-1.head")
+    yield Guard(Session(users, idle_minutes=10, clock=clock), trail)
+    database.close()
+
+
+def recorded(guard) -> list[tuple]:
+    return [(event.kind, event.user, event.old_value, event.new_value, event.reason)
+            for event in guard.trail.database.events()]
+
+
+def chain_is_whole(guard) -> bool:
+    from adgui.records.audit import Head, verify
+
+    return verify(guard.trail.database, "line-1", guard.trail.key,
+                  Head.read(guard.trail.head_file)) is None
+
+
+def test_the_guard_refuses_an_operator_and_records_the_refusal(station):
+    with pytest.raises(PermissionDenied, match="An operator cannot change the threshold"):
+        station.change("threshold", 0.5, 0.9, reason="more parts pass")
+    with pytest.raises(PermissionDenied, match="An operator cannot change the region of interest"):
+        station.change("roi", "none", "rim", reason="glare")
+    assert recorded(station) == [
+        ("permission_denied", "operator", None, "threshold",
+         "An operator cannot change the threshold: log in as an engineer first"),
+        ("permission_denied", "operator", None, "roi",
+         "An operator cannot change the region of interest: log in as an engineer first")]
+    station.require("start")  # the operator's own actions pass, and are not recorded
+    assert len(recorded(station)) == 2 and chain_is_whole(station)
+
+
+def test_an_engineers_change_is_recorded_with_old_and_new_value_and_reason(station):
+    station.login("erin", PASSWORD)
+    event = station.change("threshold", 0.5, 0.55, reason="  fewer false rejects ",
+                           detail={"recipe": "bottle"})
+    assert (event.user, event.old_value, event.new_value, event.reason) == (
+        "erin", "0.5", "0.55", "fewer false rejects")
+    assert event.detail == {"role": ENGINEER, "recipe": "bottle"}
+    assert recorded(station) == [
+        ("role_changed", "erin", "operator (operator)", "erin (engineer)", "logged in"),
+        ("threshold_changed", "erin", "0.5", "0.55", "fewer false rejects")]
+    assert chain_is_whole(station)
+
+
+def test_a_change_needs_a_reason_and_a_recorded_action(station):
+    station.login("erin", PASSWORD)
+    with pytest.raises(ValueError, match="Say why"):
+        station.change("threshold", 0.5, 0.55, reason="  ")
+    with pytest.raises(ValueError, match="changes nothing that the audit trail records"):
+        station.change("start", None, None, reason="go")
+    assert [kind for kind, *_ in recorded(station)] == ["role_changed"]
+
+
+def test_the_time_out_is_recorded_and_then_refuses(station, clock):
+    station.login("erin", PASSWORD)
+    clock.advance(10 * 60)
+    with pytest.raises(PermissionDenied, match="An operator cannot train recipes"):
+        station.change("train", None, "bottle-2", reason="new batch")
+    assert recorded(station)[1:] == [
+        ("role_changed", "erin", "erin (engineer)", "operator (operator)", "idle for 10 minutes"),
+        ("permission_denied", "operator", None, "train",
+         "An operator cannot train recipes: log in as an engineer first")]
+    assert chain_is_whole(station)
+
+
+def test_failed_logins_are_recorded_without_unknown_names(station):
+    for name in ("erin", "correct horse battery"):  # the second: a password in the name field
+        with pytest.raises(PermissionDenied, match="Wrong user name or password"):
+            station.login(name, "wrong password")
+    users = [user for kind, user, *_ in recorded(station)]
+    assert users == ["erin", "unknown user"]
+    assert all("correct horse" not in str(row) for row in recorded(station))
+
+
+def test_a_new_shift_is_an_engineers_recorded_change(station, clock):
+    from adgui.records.shifts import ShiftPlan, current_shift
+
+    database = station.trail.database
+    plan = ShiftPlan()
+    with pytest.raises(PermissionDenied, match="An operator cannot start a new shift"):
+        station.start_new_shift(database, plan, "line restarted")
+    before = current_shift(database, plan)
+    station.login("erin", PASSWORD)
+    shift = station.start_new_shift(database, plan, "line restarted")
+    assert shift.start > before.start and shift.reason == "line restarted"
+    assert recorded(station)[-1][:3] == ("shift_started", "erin", before.label)
+    assert chain_is_whole(station)
+
+
+def test_without_a_database_changes_are_refused(users, clock):
+    from adgui.access.guard import Guard
+    from adgui.records.audit import AuditError
+
+    guard = Guard(Session(users, clock=clock), None)
+    guard.login("erin", PASSWORD)
+    with pytest.raises(AuditError, match="cannot be recorded and is not made"):
+        guard.change("threshold", 0.5, 0.55, reason="fewer false rejects")
+
+
+def test_the_command_line_is_an_engineer_and_recorded_as_such(station):
+    from adgui.access.guard import command_line_guard
+
+    guard = command_line_guard(station.trail, who="erin")
+    guard.change("threshold", 0.5, 0.6, reason="set with adgui inspect --threshold")
+    assert recorded(station) == [("threshold_changed", "erin (command line)", "0.5", "0.6",
+                                  "set with adgui inspect --threshold")]
+    with pytest.raises(PermissionDenied, match="An engineer cannot manage users"):
+        guard.require("users")
+
+
+def test_no_login_before_a_user_is_set_up(tmp_path, clock):
+    session = Session(UserStore(tmp_path / "users.json", FAST), clock=clock)
+    with pytest.raises(PermissionDenied, match="No users are set up"):
+        session.login("erin", PASSWORD)

@@ -41,7 +41,7 @@ class RoleChange:
 
 
 class Session:
-    def __init__(self, users: UserStore, idle_minutes: float = DEFAULT_IDLE_MINUTES,
+    def __init__(self, users: UserStore | None, idle_minutes: float = DEFAULT_IDLE_MINUTES,
                  clock: Callable[[], float] = time.monotonic,
                  on_role_change: Callable[[RoleChange], None] | None = None):
         if idle_minutes <= 0:
@@ -79,6 +79,10 @@ class Session:
         if now < self._locked_until:
             raise PermissionDenied(f"Too many wrong passwords: try again in "
                                    f"{self._locked_until - now:.0f} s")
+        if self.users is None or not len(self.users):
+            raise PermissionDenied("No users are set up at this station yet: set an engineer's "
+                                   "password first (adgui users set-password NAME --role "
+                                   "engineer)")
         user = self.users.authenticate(name, password)
         if user is None:
             self._failed_logins += 1
