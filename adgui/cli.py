@@ -6,6 +6,8 @@
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--json FILE]
     adgui self-test
+    adgui audit verify [--db URL] [--station NAME]
+    adgui users set-password NAME --role engineer < password.txt
 """
 from __future__ import annotations
 
@@ -135,10 +137,47 @@ def _parser() -> argparse.ArgumentParser:
     soak.add_argument("--json", type=Path)
     soak.set_defaults(handler=_soak)
 
+    _add_access_commands(commands)
+
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
     selftest.add_argument("--device", default="auto")
     selftest.set_defaults(handler=_self_test)
     return parser
+
+
+def _add_access_commands(commands) -> None:
+    """`adgui audit verify` and `adgui users ...` (handlers in adgui.access.commands)."""
+    from adgui.access import commands as access
+    from adgui.access.roles import ROLES
+
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--db", metavar="URL", help="inspection database (SQLAlchemy URL); "
+                                                      "default: the SQLite file in the user data folder")
+    database.add_argument("--station", help="station name (default: this computer's)")
+
+    audit = commands.add_parser("audit", help="check the audit trail of changes")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", parents=[database], help="exit 0 when the chain of changes is whole, else "
+                                           "name the first broken event and exit 1")
+    verify.add_argument("--key", type=Path, help="the audit key file (default: this computer's)")
+    verify.add_argument("--head", type=Path, help="the head file (default: this computer's for "
+                                                  "the database and station)")
+    verify.set_defaults(handler=access.audit_verify)
+
+    users = commands.add_parser("users", help="the station's users and their roles")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    password = user_commands.add_parser(
+        "set-password", parents=[database], help="add a user or set their password, read from "
+                                                 "standard input (a prompt only on a terminal)")
+    password.add_argument("name")
+    password.add_argument("--role", choices=ROLES, help="needed for a new user")
+    password.set_defaults(handler=access.users_set_password)
+    listing = user_commands.add_parser("list", help="names and roles")
+    listing.set_defaults(handler=access.users_list)
+    remove = user_commands.add_parser("remove", parents=[database], help="remove a user")
+    remove.add_argument("name")
+    remove.set_defaults(handler=access.users_remove)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:

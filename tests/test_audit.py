@@ -270,3 +270,79 @@ def _killed(*args):
 
 def _database_down(*args):
     raise ConnectionError("database down")
+
+
+# --- the commands ------------------------------------------------------------------------------
+
+@pytest.fixture
+def station_url(adgui_home, tmp_path) -> str:
+    """A SQLite database whose trail uses the default key and head files (in ADGUI_HOME)."""
+    url = f"sqlite:///{tmp_path / 'inspections.sqlite3'}"
+    with open_database(url, "line-1") as database:
+        fill(AuditTrail.open(database))
+    return url
+
+
+@pytest.mark.parametrize("attack", ["none", "edit", "insert", "delete the last"])
+def test_audit_verify_exits_0_only_on_a_whole_chain(station_url, attack, capsys):
+    from adgui.cli import main
+
+    with open_database(station_url, "line-1") as database:
+        rows = ids(database, audited_only=True)
+        if attack == "edit":
+            sql(database, "UPDATE events SET new_value = '0.9' WHERE id = :id", id=rows[1])
+        elif attack == "insert":
+            sql(database, "INSERT INTO events (time, station, kind, user_name, reason, link) "
+                          "VALUES (:time, 'line-1', 'threshold_changed', 'erin', 'forged', "
+                          ":link)", time=T0 + 9, link="ab" * 32)
+        elif attack == "delete the last":
+            sql(database, "DELETE FROM events WHERE id = :id", id=rows[-1])
+    code = main(["audit", "verify", "--db", station_url, "--station", "line-1"])
+    out, err = capsys.readouterr()
+    if attack == "none":
+        assert code == 0 and "is whole: 5 events" in out
+        return
+    assert code == 1 and "BROKEN" in err
+    expected = {"edit": f"event #{rows[1]} (threshold_changed, position 2)",
+                "insert": "position 6): its content or its place was changed",
+                "delete the last": "event 5 of the chain: it is missing"}[attack]
+    assert expected in err
+
+
+def test_audit_verify_never_creates_a_database(adgui_home, tmp_path, capsys):
+    from adgui.cli import main
+
+    missing = tmp_path / "typo.sqlite3"
+    assert main(["audit", "verify", "--db", f"sqlite:///{missing}"]) == 1
+    assert "There is no inspection database" in capsys.readouterr().err
+    assert not missing.exists()
+
+
+def test_users_commands_read_the_password_from_stdin_and_record_the_change(
+        adgui_home, tmp_path, monkeypatch, capsys):
+    import io
+    import getpass
+
+    from adgui.access import UserStore
+    from adgui.cli import main
+
+    def no_prompt(*args):
+        raise AssertionError("a headless command prompted")
+
+    monkeypatch.setattr(getpass, "getpass", no_prompt)
+    url = f"sqlite:///{tmp_path / 'inspections.sqlite3'}"
+    monkeypatch.setattr("sys.stdin", io.StringIO("engineer password\n"))
+    assert main(["users", "set-password", "erin", "--role", "engineer", "--db", url,
+                 "--station", "line-1"]) == 0
+    assert UserStore().authenticate("erin", "engineer password").role == "engineer"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["users", "set-password", "erin", "--db", url, "--station", "line-1"]) == 1
+    assert "No password on standard input" in capsys.readouterr().err
+    assert main(["users", "list"]) == 0
+    assert capsys.readouterr().out.startswith("erin\tengineer\tpassword set ")
+    with open_database(url, "line-1") as database:
+        (event,) = database.events()
+    assert (event.kind, event.old_value, event.new_value) == ("user_changed", None,
+                                                              "erin (engineer)")
+    assert event.user.endswith("(command line)")
+    assert main(["audit", "verify", "--db", url, "--station", "line-1"]) == 0

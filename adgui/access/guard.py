@@ -146,13 +146,13 @@ def command_line_guard(trail: "AuditTrail | None", who: str | None = None) -> Gu
     from .roles import ENGINEER
 
     session = Session(None)
-    session.user = f"{who or _login_name()} (command line)"
+    session.user = f"{who or login_name()} (command line)"
     session.role = ENGINEER
     session.idle_s = math.inf  # a command ends by itself
     return Guard(session, trail)
 
 
-def _login_name() -> str:
+def login_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # no user name in the environment or the password database

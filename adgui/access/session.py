@@ -23,7 +23,7 @@ LOCKOUT_S = 60.0
 OPERATOR_NAME = "operator"  # who is recorded while nobody is logged in
 
 
-class PermissionDenied(PermissionError):
+class PermissionDenied(RuntimeError):
     """An action the current role may not take; the message says what and who may."""
 
     def __init__(self, message: str, action: str = "", role: str = ""):
