@@ -346,3 +346,35 @@ def test_users_commands_read_the_password_from_stdin_and_record_the_change(
                                                               "erin (engineer)")
     assert event.user.endswith("(command line)")
     assert main(["audit", "verify", "--db", url, "--station", "line-1"]) == 0
+
+
+RECORDER = """
+import sys
+from adgui.records import open_database
+from adgui.records.audit import ROI_CHANGED, AuditTrail
+
+url, key, head, who = sys.argv[1:]
+with open_database(url, "line-1") as database:
+    trail = AuditTrail.open(database, key, head)
+    for number in range(15):
+        trail.record(ROI_CHANGED, user=who, new_value=str(number), reason="concurrent")
+"""
+
+
+def test_two_processes_recording_at_once_keep_one_whole_chain(database, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    url = database.engine.url.render_as_string(hide_password=False)
+    arguments = [url, str(tmp_path / "audit.key"), str(tmp_path / "line-1.head")]
+    load_key(tmp_path / "audit.key", create=True)
+    children = [subprocess.Popen([sys.executable, "-c", RECORDER, *arguments, who], cwd=root,
+                                 env={**os.environ, "PYTHONPATH": str(root)})
+                for who in ("window", "command")]
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    report = check(database, "line-1", load_key(tmp_path / "audit.key"),
+                   Head.read(tmp_path / "line-1.head"))
+    assert report.whole and report.events == 30

@@ -11,7 +11,8 @@ the station's settings, and keep them from the database's administrators.
 
 The head is written before the event is committed, with the link it follows: a crash between
 the two leaves a head that `verify` and the next change both understand.
-One station name is written by one process at a time (the window, or one command).
+Changes are serialised per station by a lock file beside the head, so the window and a
+command on the same PC may both record.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from ..pipeline.userdata import app_home
 from .database import Database
 from .event import SHIFT_STARTED, THRESHOLD_CHANGED, Event, make_event
-from .private_file import is_private, write_private
+from .private_file import is_private, locked, write_private
 from .schema import events as events_table
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ class AuditTrail:
             detail = json.loads(json.dumps(detail))
         event = make_event(kind, station=self.station, user=user, old_value=old_value,
                            new_value=new_value, reason=reason, detail=detail, when=when)
-        with self._lock:
+        with self._lock, locked(self.head_file.with_name(self.head_file.name + ".lock")):
             head = Head.read(self.head_file)
             before = self._chain_end(head)
             count, previous = before

@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def write_private(path: str | Path, data: bytes) -> None:
@@ -32,3 +34,37 @@ def is_private(path: str | Path) -> bool:
     if os.name != "posix":
         return True
     return not os.stat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+
+
+@contextmanager
+def locked(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (made if missing) across processes, until the block ends.
+
+    The window and a command on the same PC may both record to one station's audit trail.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as stream:
+        if os.name == "nt":
+            import msvcrt
+
+            stream.seek(0)
+            while True:
+                try:
+                    msvcrt.locking(stream.fileno(), msvcrt.LK_LOCK, 1)  # retries for 10 s
+                    break
+                except OSError:
+                    continue
+            try:
+                yield
+            finally:
+                stream.seek(0)
+                msvcrt.locking(stream.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(stream.fileno(), fcntl.LOCK_UN)
