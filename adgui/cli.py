@@ -96,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--queue", type=int, default=4,
                          help="parts that may wait for the model (default 4); a part that finds "
                               "it full is NOT_JUDGED")
-    inspect.add_argument("--threshold", type=float, help="override the model's threshold")
+    inspect.add_argument("--threshold", type=float,
+                         help="override the model's threshold (an engineer's change: recorded in "
+                              "the audit trail under your login, with --reason)")
+    inspect.add_argument("--reason", default="given on the command line",
+                         help="why --threshold differs from the recipe's (kept in the audit trail)")
     inspect.add_argument("--log", type=Path, help="append every part to this CSV log")
     inspect.add_argument("--save-failed", type=Path, help="write failed images and overlays here")
     inspect.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
@@ -317,6 +321,8 @@ def _inspect(args) -> int:
     pipeline = LivePipeline(printer, queue_size=args.queue, station=args.station or "")
     pipeline.set_inspector(inspector, recipe=info.name)
     if database is not None:
+        if args.threshold is not None:
+            _record_threshold(database, info, args.threshold, args.reason)
         pipeline.station = database.database.station
         database.attach(pipeline).recipe_loaded(info.name)
     pipeline.threshold = info.threshold if args.threshold is None else args.threshold
@@ -339,6 +345,19 @@ def _inspect(args) -> int:
         print(problem, file=sys.stderr)
     read = len(printer.verdicts) - counts[ERROR]
     return EXIT_OK if read > 0 and not printer.failed_source else EXIT_FAILED
+
+
+def _record_threshold(database, info, threshold: float, reason: str) -> None:
+    """An engineer's change made on the command line: recorded before it applies, or refused."""
+    from adgui.access.guard import command_line_guard
+    from adgui.records.audit import AuditTrail
+
+    try:
+        command_line_guard(AuditTrail.open(database.database)).change(
+            "threshold", info.threshold, threshold, reason, detail={"recipe": info.name})
+    except BaseException:
+        database.close()
+        raise
 
 
 class _PartPrinter:

@@ -378,3 +378,22 @@ def test_two_processes_recording_at_once_keep_one_whole_chain(database, tmp_path
     report = check(database, "line-1", load_key(tmp_path / "audit.key"),
                    Head.read(tmp_path / "line-1.head"))
     assert report.whole and report.events == 30
+
+
+def test_inspect_records_its_threshold_as_an_engineers_change(adgui_home, tiny_model, tmp_path,
+                                                              capsys):
+    from conftest import write_parts
+
+    from adgui.cli import main
+
+    url = f"sqlite:///{tmp_path / 'inspections.sqlite3'}"
+    write_parts(tmp_path / "parts", 2)
+    assert main(["inspect", "--model", str(tiny_model), str(tmp_path / "parts"), "--db", url,
+                 "--station", "line-1", "--threshold", "0.7", "--reason", "trial on batch 7"]) == 0
+    with open_database(url, "line-1") as database:
+        (event,) = database.events(THRESHOLD_CHANGED)
+        assert len(database.parts()) == 2 and all(part.threshold == 0.7
+                                                  for part in database.parts())
+    assert (event.new_value, event.reason) == ("0.7", "trial on batch 7")
+    assert event.user.endswith("(command line)") and event.detail["role"] == "engineer"
+    assert main(["audit", "verify", "--db", url, "--station", "line-1"]) == 0
