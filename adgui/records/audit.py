@@ -190,7 +190,10 @@ class AuditTrail:
             before = self._chain_end(head)
             count, previous = before
             adopted = []
-            for row_id, row_event in self._unlinked_rows() if count == 0 else []:
+            # Audited events written before the trail started (by older versions) are taken
+            # into the chain at its start, as they are then.
+            for row_id, row_event, _ in (_chain_rows(self.database, self.station, True)
+                                         if count == 0 else []):
                 previous = link_of(self.key, previous, row_event)
                 adopted.append((row_id, previous))
             link = link_of(self.key, previous, event)
@@ -238,11 +241,6 @@ class AuditTrail:
                                       .where(events_table.c.id == last_id)).scalar_one()
         return count, link
 
-    def _unlinked_rows(self) -> list[tuple[int, Event]]:
-        """Audited events written before the trail started (older versions): the chain takes
-        them in at its start, as they are then."""
-        return [(row_id, event) for row_id, event in _chain_rows(self.database, self.station)]
-
     def _commit(self, event: Event, link: str, adopted: list[tuple[int, str]]) -> None:
         row = self.database._event_row(event)
         row["link"] = link
@@ -286,7 +284,7 @@ def check(database: Database, station: str, key: bytes, head: Head | None) -> Re
     """Walk the chain of `station` in the order of writing and compare its end with `head`."""
     start = previous = genesis(key, station)
     position = 0
-    for position, (row_id, event, link) in enumerate(_chain_rows(database, station, True), 1):
+    for position, (row_id, event, link) in enumerate(_chain_rows(database, station), 1):
         found = dict(position=position, event_id=row_id, kind=event.kind, time=event.time)
         if link is None:
             return Report(station, position, Break(
@@ -330,23 +328,21 @@ def verify(database: Database, station: str, key: bytes, head: Head | None) -> B
     return check(database, station, key, head).broken
 
 
-def _chain_rows(database: Database, station: str, linked_too: bool = False):
-    """The station's audited events and linked events in the order written (by row id):
-    (id, Event) for unlinked ones only, or (id, Event, link) for all when `linked_too`."""
+def _chain_rows(database: Database, station: str,
+                unlinked_only: bool = False) -> list[tuple[int, Event, str | None]]:
+    """(id, event, link) of the station's linked and audited events in the order written (by
+    row id); only the audited ones without a link when `unlinked_only`."""
     columns = events_table.c
-    linked = columns.link.is_not(None)
     audited = columns.kind.in_(sorted(AUDITED_KINDS))
-    condition = or_(linked, audited) if linked_too else and_(audited, columns.link.is_(None))
+    condition = (and_(audited, columns.link.is_(None)) if unlinked_only
+                 else or_(columns.link.is_not(None), audited))
     query = (select(columns.id, columns.time, columns.station, columns.kind, columns.user_name,
                     columns.old_value, columns.new_value, columns.reason, columns.detail,
                     columns.link)
              .where(columns.station == station, condition).order_by(columns.id))
     with database.engine.connect() as connection:
         rows = connection.execute(query).all()
-    result = []
-    for row in rows:
-        event = Event(kind=row.kind, time=row.time, station=row.station, user=row.user_name,
-                      old_value=row.old_value, new_value=row.new_value, reason=row.reason,
-                      detail=row.detail)
-        result.append((row.id, event, row.link) if linked_too else (row.id, event))
-    return result
+    return [(row.id, Event(kind=row.kind, time=row.time, station=row.station,
+                           user=row.user_name, old_value=row.old_value,
+                           new_value=row.new_value, reason=row.reason, detail=row.detail),
+             row.link) for row in rows]
