@@ -303,3 +303,36 @@ def test_no_login_before_a_user_is_set_up(tmp_path, clock):
     session = Session(UserStore(tmp_path / "users.json", FAST), clock=clock)
     with pytest.raises(PermissionDenied, match="No users are set up"):
         session.login("erin", PASSWORD)
+
+
+def test_the_first_engineer_is_set_up_by_anyone_later_users_by_an_admin(tmp_path, clock):
+    from adgui.access.guard import Guard
+    from adgui.records import open_database
+    from adgui.records.audit import AuditTrail
+
+    store = UserStore(tmp_path / "users.json", FAST)
+    with open_database(f"sqlite:///{tmp_path / 'inspections.sqlite3'}", "line-1") as database:
+        guard = Guard(Session(store, clock=clock),
+                      AuditTrail.open(database, tmp_path / "audit.key", tmp_path / "line-1.head"))
+        with pytest.raises(ValueError, match="first user of a station is an engineer"):
+            guard.set_password("otto", PASSWORD, OPERATOR)
+        guard.set_password("erin", PASSWORD, ENGINEER)  # first use: the operator may
+        with pytest.raises(PermissionDenied, match="An operator cannot manage users"):
+            guard.set_password("mallory", PASSWORD, ADMIN)
+        guard.login("erin", PASSWORD)
+        with pytest.raises(PermissionDenied, match="An engineer cannot manage users"):
+            guard.set_password("mallory", PASSWORD, ADMIN)
+        assert "mallory" not in store
+        changes = [(event.user, event.old_value, event.new_value, event.reason)
+                   for event in database.events("user_changed")]
+    assert changes == [("operator", None, "erin (engineer)", "first engineer set up at the "
+                                                             "station")]
+    assert PASSWORD not in (tmp_path / "users.json").read_text()
+
+
+def test_a_password_changed_by_another_process_counts_at_once(users, tmp_path, clock):
+    session = Session(users, clock=clock)
+    UserStore(tmp_path / "users.json", FAST).set_password("erin", "a new password")
+    with pytest.raises(PermissionDenied, match="Wrong user name or password"):
+        session.login("erin", PASSWORD)
+    session.login("erin", "a new password")

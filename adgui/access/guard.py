@@ -17,7 +17,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
-from .roles import OPERATOR, check_action
+from .roles import ADMIN, ENGINEER, OPERATOR, check_action
 from .session import PermissionDenied, RoleChange, Session
 
 if TYPE_CHECKING:  # the records load SQLAlchemy: only when a guard is made
@@ -103,6 +103,38 @@ class Guard:
     def logout(self) -> RoleChange | None:
         return self.session.logout()
 
+    def set_password(self, name: str, password: str, role: str | None = None,
+                     reason: str = "password set") -> None:
+        """An admin adds a user or sets their password (and role); recorded, never the password.
+
+        On first use, when the station has no engineer or admin yet, anyone may set up the
+        first one: somebody has to, and until then nobody can change anything.
+        """
+        users = self.session.users
+        if users is None:
+            raise ValueError("This session has no users file")
+        users.reload_if_changed()
+        first = not (users.has_role(ENGINEER) or users.has_role(ADMIN))
+        if first and role not in (ENGINEER, ADMIN):
+            raise ValueError("The first user of a station is an engineer or an admin")
+        if not first:
+            self.require("users")
+        before = users.get(name)
+        user = users.set_password(name, password, role)
+        self._record_users(f"{before.name} ({before.role})" if before else None,
+                           f"{user.name} ({user.role})",
+                           f"first {user.role} set up at the station" if first else reason)
+
+    def _record_users(self, old: str | None, new: str | None, reason: str) -> None:
+        from ..records.audit import USER_CHANGED
+
+        if self.trail is None:
+            log.warning("Change of users not recorded (no inspection database): %s -> %s",
+                        old, new)
+            return
+        self.trail.record(USER_CHANGED, user=self.user, old_value=old, new_value=new,
+                          reason=reason, detail={"role": self.role})
+
     def start_new_shift(self, database, plan: "ShiftPlan", reason: str) -> "Shift":
         """A new shift from now (an engineer's change, recorded); its counters start at zero."""
         from ..records.shifts import current_shift
@@ -143,8 +175,6 @@ def command_line_guard(trail: "AuditTrail | None", who: str | None = None) -> Gu
     Whoever can run commands there can also edit the station's files, so the command line
     asks no password (headless runs never prompt); what it changes is still recorded.
     """
-    from .roles import ENGINEER
-
     session = Session(None)
     session.user = f"{who or login_name()} (command line)"
     session.role = ENGINEER

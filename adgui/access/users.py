@@ -71,6 +71,7 @@ class UserStore:
     def __init__(self, path: str | Path | None = None, params: ScryptParams | None = None):
         self.path = Path(path) if path is not None else users_path()
         self.params = params or ScryptParams()  # for new hashes; stored ones keep their own
+        self._stamp: tuple[int, int, int] | None = None
         self._users: dict[str, User] = self._read()
 
     def __contains__(self, name: str) -> bool:
@@ -91,6 +92,7 @@ class UserStore:
 
     def set_password(self, name: str, password: str, role: str | None = None) -> User:
         """Create the user or change their password (and role, when given)."""
+        self.reload_if_changed()
         check_name(name)
         check_password(password)
         existing = self._users.get(name)
@@ -107,6 +109,7 @@ class UserStore:
         return user
 
     def set_role(self, name: str, role: str) -> User:
+        self.reload_if_changed()
         user = self._known(name)
         if role not in ROLES:
             raise UserError(f"Unknown role {role!r}: one of {', '.join(ROLES)}")
@@ -115,11 +118,18 @@ class UserStore:
         return changed
 
     def remove(self, name: str) -> None:
+        self.reload_if_changed()
         self._known(name)
         self._save({key: user for key, user in self._users.items() if key != name})
 
+    def reload_if_changed(self) -> None:
+        """Read the file again if another process (`adgui users`) changed it."""
+        if self._file_stamp() != self._stamp:
+            self._users = self._read()
+
     def authenticate(self, name: str, password: str) -> User | None:
         """The user if the password is theirs, else None (also for an unknown name)."""
+        self.reload_if_changed()  # a password just changed on the command line counts at once
         user = self._users.get(name)
         if user is None:
             # Spend the same time as for a known name, so a wrong name cannot be told apart.
@@ -134,8 +144,16 @@ class UserStore:
             raise UserError(f"No user named {name!r}")
         return user
 
+    def _file_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            status = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size  # a new file on every save
+
     def _read(self) -> dict[str, User]:
-        if not self.path.exists():
+        self._stamp = self._file_stamp()
+        if self._stamp is None:
             return {}
         try:
             document = json.loads(self.path.read_text(encoding="utf-8"))
@@ -159,6 +177,7 @@ class UserStore:
                                                 sorted(users.values(), key=lambda u: u.name)]}
         write_private(self.path, (json.dumps(document, indent=2) + "\n").encode("utf-8"))
         self._users = users
+        self._stamp = self._file_stamp()
 
 
 def check_name(name: str) -> None:
