@@ -6,6 +6,8 @@
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--json FILE]
     adgui self-test
+    adgui audit verify [--db URL] [--station NAME]
+    adgui users set-password NAME --role engineer < password.txt
 """
 from __future__ import annotations
 
@@ -94,7 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--queue", type=int, default=4,
                          help="parts that may wait for the model (default 4); a part that finds "
                               "it full is NOT_JUDGED")
-    inspect.add_argument("--threshold", type=float, help="override the model's threshold")
+    inspect.add_argument("--threshold", type=float,
+                         help="override the model's threshold (an engineer's change: recorded in "
+                              "the audit trail under your login, with --reason)")
+    inspect.add_argument("--reason", default="given on the command line",
+                         help="why --threshold differs from the recipe's (kept in the audit trail)")
     inspect.add_argument("--log", type=Path, help="append every part to this CSV log")
     inspect.add_argument("--save-failed", type=Path, help="write failed images and overlays here")
     inspect.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
@@ -135,10 +141,47 @@ def _parser() -> argparse.ArgumentParser:
     soak.add_argument("--json", type=Path)
     soak.set_defaults(handler=_soak)
 
+    _add_access_commands(commands)
+
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
     selftest.add_argument("--device", default="auto")
     selftest.set_defaults(handler=_self_test)
     return parser
+
+
+def _add_access_commands(commands) -> None:
+    """`adgui audit verify` and `adgui users ...` (handlers in adgui.access.commands)."""
+    from adgui.access import commands as access
+    from adgui.access.roles import ROLES
+
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument("--db", metavar="URL", help="inspection database (SQLAlchemy URL); "
+                                                      "default: the SQLite file in the user data folder")
+    database.add_argument("--station", help="station name (default: this computer's)")
+
+    audit = commands.add_parser("audit", help="check the audit trail of changes")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser(
+        "verify", parents=[database], help="exit 0 when the chain of changes is whole, else "
+                                           "name the first broken event and exit 1")
+    verify.add_argument("--key", type=Path, help="the audit key file (default: this computer's)")
+    verify.add_argument("--head", type=Path, help="the head file (default: this computer's for "
+                                                  "the database and station)")
+    verify.set_defaults(handler=access.audit_verify)
+
+    users = commands.add_parser("users", help="the station's users and their roles")
+    user_commands = users.add_subparsers(dest="users_command", required=True)
+    password = user_commands.add_parser(
+        "set-password", parents=[database], help="add a user or set their password, read from "
+                                                 "standard input (a prompt only on a terminal)")
+    password.add_argument("name")
+    password.add_argument("--role", choices=ROLES, help="needed for a new user")
+    password.set_defaults(handler=access.users_set_password)
+    listing = user_commands.add_parser("list", help="names and roles")
+    listing.set_defaults(handler=access.users_list)
+    remove = user_commands.add_parser("remove", parents=[database], help="remove a user")
+    remove.add_argument("name")
+    remove.set_defaults(handler=access.users_remove)
 
 
 def _add_source_options(parser: argparse.ArgumentParser) -> None:
@@ -278,6 +321,8 @@ def _inspect(args) -> int:
     pipeline = LivePipeline(printer, queue_size=args.queue, station=args.station or "")
     pipeline.set_inspector(inspector, recipe=info.name)
     if database is not None:
+        if args.threshold is not None:
+            _record_threshold(database, info, args.threshold, args.reason)
         pipeline.station = database.database.station
         database.attach(pipeline).recipe_loaded(info.name)
     pipeline.threshold = info.threshold if args.threshold is None else args.threshold
@@ -300,6 +345,19 @@ def _inspect(args) -> int:
         print(problem, file=sys.stderr)
     read = len(printer.verdicts) - counts[ERROR]
     return EXIT_OK if read > 0 and not printer.failed_source else EXIT_FAILED
+
+
+def _record_threshold(database, info, threshold: float, reason: str) -> None:
+    """An engineer's change made on the command line: recorded before it applies, or refused."""
+    from adgui.access.guard import command_line_guard
+    from adgui.records.audit import AuditTrail
+
+    try:
+        command_line_guard(AuditTrail.open(database.database)).change(
+            "threshold", info.threshold, threshold, reason, detail={"recipe": info.name})
+    except BaseException:
+        database.close()
+        raise
 
 
 class _PartPrinter:
