@@ -474,6 +474,12 @@ def test_shift_totals_survive_a_restart_and_a_new_shift_needs_a_reason(qtbot, tm
     again = make_window(qtbot, FakeInspector())
     assert again.state.counters.counts == before, "read back from the database"
     assert again.counters_panel.shift.text().startswith("Shift ")
+    assert not again.controller.start_new_shift("changeover"), "an operator may not"
+    assert "engineer" in again.state.last_message[1]
+    again.controller.guard.set_password("erika", "a long passphrase", "engineer")
+    assert not again.controller.log_in("erika", "wrong")
+    assert again.controller.log_in("erika", "a long passphrase")
+    assert again.status_panel.role.text() == "Role: engineer (erika)"
     assert not again.controller.start_new_shift("   "), "a reason is required"
     assert again.state.counters.counts == before
     assert again.controller.start_new_shift("changeover to the next batch")
@@ -487,6 +493,9 @@ def test_shift_totals_survive_a_restart_and_a_new_shift_needs_a_reason(qtbot, tm
         assert len(database.parts(station=ALL)) == 5, "nothing was deleted"
         assert [event.reason for event in database.events("shift_started", station=ALL)] == \
             ["changeover to the next batch"]
+    from adgui.cli import main
+
+    assert main(["audit", "verify"]) == 0, "the shift change is in an unbroken audit trail"
 
 
 @pytest.mark.parametrize("content", [bytes(range(256)) * 8, b"[recipe]\npath=/nowhere\n"

@@ -13,7 +13,11 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from ..records.shifts import Shift, ShiftPlan, current_shift, start_new_shift
+from ..access.guard import Guard
+from ..access.session import Session
+from ..access.users import UserStore
+from ..records.audit import AuditTrail
+from ..records.shifts import Shift, ShiftPlan, current_shift
 
 from ..pipeline.database_link import DatabaseLink, default_station
 from ..pipeline.errors import report_error
@@ -63,6 +67,7 @@ class InspectionController(QObject):
         self.shift_plan = shift_plan or ShiftPlan()
         self.shift: Shift | None = None
         self._open_database(database_url, station or default_station())
+        self.guard = self._make_guard()
         self._restore_shift()
         self.loader = ModelLoader(open_inspector, parent=self)
         self.loader.loaded.connect(self._on_model_loaded)
@@ -105,6 +110,34 @@ class InspectionController(QObject):
         self.pipeline.station = station
         if self.database.recovery:
             self.state.tell(self.database.recovery, "warning")
+
+    def _make_guard(self) -> Guard | None:
+        """Who may change what, and the audit trail of the changes (needs the database)."""
+        if self.database is None:
+            return None
+        try:
+            guard = Guard(Session(UserStore()), AuditTrail.open(self.database.database))
+        except (OSError, ValueError, RuntimeError) as error:
+            self.state.tell(f"Users or audit trail unusable: {report_error(error)}", "error")
+            return None
+        return guard
+
+    def log_in(self, name: str, password: str) -> bool:
+        if self.guard is None:
+            self.state.tell("No inspection database: nobody can log in.", "error")
+            return False
+        try:
+            self.guard.login(name, password)
+        except (ValueError, RuntimeError) as error:  # wrong password, locked, unknown user
+            self.state.tell(str(error), "warning")
+            return False
+        self.state.set_role(self.guard.user, self.guard.role)
+        return True
+
+    def log_out(self) -> None:
+        if self.guard is not None:
+            self.guard.logout()
+            self.state.set_role(self.guard.user, self.guard.role)
 
     def _on_database_error(self, error: Exception) -> None:
         # Called on the writer's thread: the records wait in its queue and are retried.
@@ -169,14 +202,14 @@ class InspectionController(QObject):
         self.pipeline.recorder.failed_dir = Path(folder) if folder else None
 
     # -- shifts: the counters are the current shift's, read back from the database -------
-    def start_new_shift(self, reason: str, user: str = "") -> bool:
+    def start_new_shift(self, reason: str) -> bool:
         """Counters start again from zero; the reason is kept as an event, nothing is deleted."""
-        if self.database is None:
+        if self.database is None or self.guard is None:
             self.state.tell("No inspection database: a new shift cannot be recorded.", "error")
             return False
-        try:
-            self.shift = start_new_shift(self.database.database, self.shift_plan, reason, user)
-        except ValueError as error:
+        try:  # an engineer's change, kept in the audit trail
+            self.shift = self.guard.start_new_shift(self.database.database, self.shift_plan, reason)
+        except (ValueError, RuntimeError) as error:  # no reason given, or not an engineer
             self.state.tell(str(error), "warning")
             return False
         self.pipeline.counts.reset()
@@ -241,6 +274,9 @@ class InspectionController(QObject):
 
     def _refresh(self) -> None:
         self._follow_the_clock()
+        if self.guard is not None and self.guard.session.expire_if_idle():
+            self.state.set_role(self.guard.user, self.guard.role)
+            self.state.tell("Engineer mode timed out; back to operator.")
         self.pipeline.recorder.log_path = todays_log_path()
         self.state.set_counts(self.pipeline.counts.snapshot())
         self.state.refresh_throughput()

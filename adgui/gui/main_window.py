@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices
-from PySide6.QtWidgets import (QFileDialog, QInputDialog, QMainWindow, QMessageBox, QSplitter,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QInputDialog, QLineEdit, QMainWindow,
+                               QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ..pipeline.catalog import device_choices
 from ..pipeline.control_chart import EwmaConfig
@@ -70,6 +70,7 @@ class MainWindow(QMainWindow):
         self._load_shift_charts()
         state.model_changed.connect(self._apply_recipe_source)
         self._restore_settings()
+        QApplication.instance().installEventFilter(self)
 
     def _lay_out(self) -> None:
         side = QWidget(objectName="sidePanel")
@@ -124,6 +125,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, d=device: self._set_device(d))
             group.addAction(action)
         self.device_actions = group
+        station = self.menuBar().addMenu("&Station")
+        station.addAction("Engineer login…", self.ask_login, "Ctrl+L")
+        station.addAction("Log out", self.controller.log_out)
+        station.addAction("Set a password…", self.ask_set_password)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("How to begin", self._show_help)
 
@@ -240,6 +245,43 @@ class MainWindow(QMainWindow):
             return None
         self.state.tell(f"Shift report written: {written} (and its parts as CSV beside it).")
         return written
+
+    def ask_login(self) -> bool:
+        name, accepted = QInputDialog.getText(self, "Engineer login", "User name:")
+        if not accepted or not name.strip():
+            return False
+        password, accepted = QInputDialog.getText(self, "Engineer login", f"Password of {name}:",
+                                                  QLineEdit.EchoMode.Password)
+        return accepted and self.controller.log_in(name.strip(), password)
+
+    def ask_set_password(self) -> None:
+        """The first engineer of a station is set here (or with `adgui users set-password`);
+        later ones need an engineer or admin logged in."""
+        guard = self.controller.guard
+        if guard is None:
+            self.state.tell("No inspection database: users cannot be kept.", "error")
+            return
+        name, accepted = QInputDialog.getText(self, "Set a password", "User name:")
+        if not accepted or not name.strip():
+            return
+        password, accepted = QInputDialog.getText(self, "Set a password", f"New password of {name}:",
+                                                  QLineEdit.EchoMode.Password)
+        if not accepted:
+            return
+        try:
+            guard.set_password(name.strip(), password, "engineer")
+        except (ValueError, RuntimeError) as error:
+            self.state.tell(str(error), "warning")
+            return
+        self.state.tell(f"Password of {name.strip()} set.")
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
+        # Any key or click counts as activity: engineer mode times out only when left alone.
+        if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
+            guard = self.controller.guard
+            if guard is not None:
+                guard.session.touch()
+        return super().eventFilter(watched, event)
 
     def ask_new_shift(self) -> None:
         """Counters are the shift's record on screen: they restart only with a reason."""

@@ -52,6 +52,7 @@ class AppState(QObject):
     run_state_changed = Signal(str)
     source_changed = Signal(str)
     shift_changed = Signal(str)
+    role_changed = Signal(str, str)  # user, role
     message = Signal(str, str)  # level ("info", "warning", "error"), text
 
     def __init__(self, parent: QObject | None = None):
@@ -62,6 +63,7 @@ class AppState(QObject):
         self.run_state = IDLE
         self.source = ""
         self.shift = ""  # the current shift's label, whose counts the counters show
+        self.user, self.role = "", "operator"
         self.shown: JudgedPart | None = None
         self.latest: JudgedPart | None = None
         self.reviewing = False
@@ -177,6 +179,10 @@ class AppState(QObject):
     def set_source(self, description: str) -> None:
         self.source = description
         self.source_changed.emit(description)
+
+    def set_role(self, user: str, role: str) -> None:
+        self.user, self.role = user, role
+        self.role_changed.emit(user, role)
 
     def set_shift(self, label: str) -> None:
         self.shift = label

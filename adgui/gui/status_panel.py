@@ -17,12 +17,14 @@ class StatusPanel:
         self.model = QLabel(objectName="statusItem")
         self.run_state = QLabel(objectName="statusItem")
         self.source = QLabel(objectName="statusItem")
+        self.role = QLabel(objectName="statusItem")
         self.training = QLabel(objectName="statusTraining")  # set by the training dialog
-        for label in (self.training, self.run_state, self.model, self.device, self.source):
+        for label in (self.training, self.role, self.run_state, self.model, self.device, self.source):
             bar.addPermanentWidget(label)
         state.model_changed.connect(self._refresh)
         state.run_state_changed.connect(self._refresh)
         state.source_changed.connect(self._refresh)
+        state.role_changed.connect(self._refresh)
         state.message.connect(lambda level, text: bar.showMessage(text, MESSAGE_MS))
         self._refresh()
 
@@ -33,3 +35,5 @@ class StatusPanel:
                            else "Model: none")
         self.run_state.setText(f"State: {self.state.run_state}")
         self.source.setText(f"Source: {self.state.source or '—'}")
+        self.role.setText(f"Role: {self.state.role}" + (f" ({self.state.user})"
+                                                        if self.state.role != "operator" else ""))
