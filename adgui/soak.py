@@ -7,7 +7,6 @@ a soak measures; everything around it is the real code.
 """
 from __future__ import annotations
 
-import gc
 import os
 import statistics
 import tempfile
@@ -139,13 +138,9 @@ def _soak(parts: int, database_url: str | None, progress) -> dict:
     counts = controller.pipeline.counts.snapshot()
     controller.bridge.part.disconnect(timed_on_part)
     window.close()
-    # Free the window's Qt objects now, while the interpreter is whole: left to the final
-    # garbage collection they are torn down in an order PySide cannot survive.
-    window.deleteLater()
+    window.deleteLater()  # free the window's Qt objects while the interpreter is whole
     app.sendPostedEvents(None, 0)
     app.processEvents()
-    del window, controller, state
-    gc.collect()
     first, last = gui_ms[:WINDOW], gui_ms[-WINDOW:]
     return {
         "soak_parts": len(gui_ms),
