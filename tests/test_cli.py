@@ -103,3 +103,43 @@ def test_bench_rejects_a_setting_the_detector_lacks(capsys):
     assert main(["bench", "--data", str(samples_dir() / "good"), "--detectors", "padim",
                  "--set", "coreset_ratio=0.01"]) != 0
     assert "no setting" in capsys.readouterr().err
+
+
+def test_ddad_on_the_cpu_picks_the_cpu_preset_as_the_window_does(tmp_path, capsys, monkeypatch):
+    from algorithms import base
+
+    from adgui.pipeline import training
+
+    chosen = []
+
+    def record(data, detector, out, preset="default", **kwargs):
+        chosen.append(preset)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(training, "train_model", record)
+    assert main(["train", "--detector", "ddad", "--data", str(samples_dir() / "good"),
+                 "--out", str(tmp_path / "m.adgui"), "--device", "cpu"]) == 1
+    assert chosen == ["cpu"] and "using the 'cpu' preset" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    # The full preset asked for on purpose: refused with a message, before any image is read.
+    monkeypatch.setattr(base, "free_memory", lambda device: 8 * 2**30)
+    monkeypatch.setattr(training, "_read_good", lambda *args: pytest.fail("read images"))
+    assert main(["train", "--detector", "ddad", "--preset", "default", "--data",
+                 str(samples_dir() / "good"), "--out", str(tmp_path / "m.adgui"),
+                 "--device", "cpu", "--weights", "none"]) == 1
+    error = capsys.readouterr().err
+    assert "needs about" in error and "GB" in error and "'cpu' preset" in error
+    assert not (tmp_path / "m.adgui").exists()
+
+
+def test_train_images_grows_the_training_set_with_augmented_copies(tmp_path, capsys):
+    from algorithms import load_detector
+
+    out = tmp_path / "grown.adgui"
+    assert main(["train", "--detector", "patchcore", "--preset", "fast", "--data",
+                 str(samples_dir() / "good"), "--out", str(out), "--device", "cpu",
+                 "--weights", "none", "--train-images", "40"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["train_images"] == 40
+    assert load_detector(out, "cpu").meta["train_images"] == 40
