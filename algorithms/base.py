@@ -29,8 +29,8 @@ from .tensors import images_to_tensor, resize_maps
 # progress(fraction done in [0, 1], message). It may raise (Cancelled) to stop the work.
 Progress = Callable[[float, str], None]
 
-# Backbone activations of a batch, in multiples of the batch's input (measured for the
-# EfficientNet-Lite0 / MobileNetV2 stages used here, with margin).
+# An allowance for a batch's backbone activations, in multiples of the batch's input: the
+# early stages of the small backbones used here hold a few times their input each.
 ACTIVATION_FACTOR = 40
 MEMORY_MARGIN = 0.9  # share of the free memory a fit may plan to use
 MODEL_FORMAT = "adgui-model"
