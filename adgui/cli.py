@@ -212,12 +212,20 @@ def _source_settings(args, kind) -> dict:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="default", help="preset of the detector (default, fast, ...)")
+    parser.add_argument("--preset", help="preset of the detector (default, fast, cpu, ...); by default "
+                                         "the one the window picks for the device")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--backbone", help="timm backbone name (default: the detector's own)")
     parser.add_argument("--weights", help="'imagenet' (offline), or a weights file for the backbone")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a detector setting, e.g. --set coreset_ratio=0.01")
+    parser.add_argument("--train-images", type=int, metavar="N",
+                        help="fit on N good images: a subset, or all of them plus lightly "
+                             "augmented copies (calibration images are set aside first)")
+    parser.add_argument("--synthetic-defects", nargs="?", const="default", metavar="KIND:SIZE,...",
+                        help="keep 10 %% of the good images out of training and calibration, "
+                             "paste defects into them (spot, scratch, blob; sizes in pixels of "
+                             "the model's input) and report how many the model catches")
 
 
 def _overrides(args) -> dict:
@@ -233,11 +241,39 @@ def _overrides(args) -> dict:
     return values
 
 
+def _specs(args):
+    """The synthetic defects asked for with --synthetic-defects, or None."""
+    if not args.synthetic_defects:
+        return None
+    from algorithms.synthetic import DEFAULT_SPECS, parse_specs
+
+    return DEFAULT_SPECS if args.synthetic_defects == "default" else parse_specs(args.synthetic_defects)
+
+
+def _preset(args) -> str:
+    """The preset asked for, else the window's pick: DDAD's 'cpu' preset where it trains on a CPU."""
+    if args.preset:
+        return args.preset
+    from algorithms import preset_names
+    from algorithms.device import resolve_device
+    from adgui.pipeline.catalog import default_preset
+
+    preset = default_preset(args.detector)
+    if "cpu" in preset_names(args.detector) and resolve_device(args.device).type == "cpu":
+        preset = "cpu"
+    if preset != "default":
+        print(f"{args.detector}: using the '{preset}' preset for training on the "
+              f"{resolve_device(args.device).type.upper()} (--preset default to override)",
+              file=sys.stderr)
+    return preset
+
+
 def _train(args) -> int:
     from adgui.pipeline.training import train_model
 
-    result = train_model(args.data, args.detector, args.out, preset=args.preset, device=args.device,
+    result = train_model(args.data, args.detector, args.out, preset=_preset(args), device=args.device,
                          name=args.name, calibration=args.calibration, progress=_progress_printer(),
+                         train_images=args.train_images, synthetic_defects=_specs(args),
                          **_overrides(args))
     for problem in result.skipped:
         print(f"skipped {problem}", file=sys.stderr)
@@ -245,7 +281,7 @@ def _train(args) -> int:
         "model": str(result.model_path), "detector": result.detector, "backbone": result.backbone,
         "device": result.device, "train_images": result.train_images,
         "calibration_images": result.calibration_images, "fit_seconds": round(result.fit_seconds, 2),
-        "skipped": len(result.skipped)}, indent=2))
+        "skipped": len(result.skipped), "synthetic_defects": result.synthetic_defects}, indent=2))
     return EXIT_OK
 
 
@@ -260,8 +296,9 @@ def _evaluate(args) -> int:
         keep = args.save_model
         with tempfile.TemporaryDirectory() as scratch:
             model_path = keep or Path(scratch) / "model.adgui"
-            train_model(args.data, args.detector, model_path, preset=args.preset, device=args.device,
-                        progress=_progress_printer("training"), **_overrides(args))
+            train_model(args.data, args.detector, model_path, preset=_preset(args), device=args.device,
+                        progress=_progress_printer("training"), train_images=args.train_images,
+                        synthetic_defects=_specs(args), **_overrides(args))
             detector = load_detector(model_path, args.device)
     else:
         detector = load_detector(args.model, args.device)

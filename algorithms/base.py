@@ -10,6 +10,7 @@ every detector and a good-only training set never makes every image fail.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from abc import ABC, abstractmethod
@@ -22,11 +23,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import DEFAULT_BACKBONE
+from .memory import InsufficientMemoryError, describe, free_memory
 from .tensors import images_to_tensor, resize_maps
 
 # progress(fraction done in [0, 1], message). It may raise (Cancelled) to stop the work.
 Progress = Callable[[float, str], None]
 
+# An allowance for a batch's backbone activations, in multiples of the batch's input: the
+# early stages of the small backbones used here hold a few times their input each.
+ACTIVATION_FACTOR = 40
+MEMORY_MARGIN = 0.9  # share of the free memory a fit may plan to use
 MODEL_FORMAT = "adgui-model"
 MODEL_VERSION = 1
 
@@ -46,6 +52,38 @@ def no_progress(fraction: float, message: str) -> None:
 def sub_progress(progress: Progress, start: float, end: float) -> Progress:
     """Map a callback's [0, 1] onto [start, end] of an outer one."""
     return lambda fraction, message: progress(start + (end - start) * fraction, message)
+
+
+def step_budget(steps_per_epoch: int, epochs: float, min_steps: int, max_steps: int) -> int:
+    """Optimiser steps for a training: `epochs` passes over the data, but at least `min_steps`
+    (a small set still trains long enough to learn) and at most `max_steps` (a large one stays
+    bounded in time; 0 = no bound)."""
+    steps = max(round(epochs * steps_per_epoch), min_steps, 1)
+    return min(steps, max_steps) if max_steps > 0 else steps
+
+
+def with_time_left(progress: Progress, clock: Callable[[], float] = time.monotonic) -> Progress:
+    """Add the time left to each message, from the pace so far (fractions that grow evenly
+    with time, as the fits report them)."""
+    started = clock()
+
+    def report(fraction: float, message: str) -> None:
+        elapsed = clock() - started
+        if 0.02 <= fraction < 1.0 and elapsed >= 2.0:
+            message = f"{message} ({format_duration(elapsed * (1.0 - fraction) / fraction)} left)"
+        progress(fraction, message)
+
+    return report
+
+
+def format_duration(seconds: float) -> str:
+    """'45 s', '3 min 10 s', '2 h 05 min'."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 @dataclass
@@ -91,6 +129,7 @@ class Detector(nn.Module, ABC):
         self.register_buffer("map_scale", torch.tensor(1.0))
         self.register_buffer("calibration_scores", torch.empty(0))  # held-out good, calibrated
         self.register_buffer("threshold", torch.tensor(0.5))  # operator's, on the calibrated scale
+        self._pristine = True  # never trained: a fit may work in place
 
     # ---- what each detector implements -------------------------------------------------
 
@@ -114,24 +153,62 @@ class Detector(nn.Module, ABC):
 
     def fit(self, images: Sequence[np.ndarray], progress: Progress | None = None,
             calibration: Sequence[np.ndarray] | None = None) -> FitReport:
-        """Fit on good RGB uint8 images; calibrate on `calibration` or a held-out share."""
-        progress = progress or no_progress
+        """Fit on good RGB uint8 images; calibrate on `calibration` or a held-out share.
+
+        A refit trains and calibrates a fresh module with the same settings and takes over
+        its state only once it is done: a cancel or an error at any point leaves the model
+        scoring exactly as before.
+        """
+        progress = with_time_left(progress or no_progress)
         started = time.perf_counter()
-        train, held_out = self._split(images, calibration)
+        train, held_out = self.split(images, calibration)
+        self.check_fit_memory(len(train))
+        # A detector never trained can learn in place; any other trains a fresh copy.
+        learner = self if self._pristine else self.fresh()
+        learner._pristine = False
         progress(0.0, f"preparing {len(train)} training images")
         train_tensor = images_to_tensor(train, self.config.image_size, self.device)
-        self.train(False)
-        # Detectors replace their state only once done, so a cancel in _fit keeps the old model.
-        self._fit(train_tensor, sub_progress(progress, 0.0, 0.95))
+        learner.train(False)
+        learner._fit(train_tensor, sub_progress(progress, 0.0, 0.95))
         del train_tensor
-        try:
-            progress(0.95, f"calibrating on {len(held_out)} good images")
-            self.calibrate(held_out)
-        except BaseException:
-            self.image_threshold.fill_(math.nan)  # new state, old calibration: not a usable model
-            raise
+        progress(0.95, f"calibrating on {len(held_out)} good images")
+        learner.calibrate(held_out)
+        if learner is not self:
+            self.load_fitted_state(learner.state_dict(), assign=True)  # takes its tensors, no copy
         progress(1.0, "done")
         return FitReport(len(train), len(held_out), time.perf_counter() - started)
+
+    def fresh(self) -> "Detector":
+        """An untrained detector with the same settings, on the same device."""
+        return type(self)(copy.deepcopy(self.config)).to(self.device)
+
+    # ---- memory ---------------------------------------------------------------------------
+
+    def estimate_fit_memory(self, train_images: int) -> int:
+        """Bytes a fit on `train_images` images needs at its peak, beyond the model itself.
+
+        This base estimate counts the training tensor and a batch of backbone activations;
+        detectors that hold more (memory banks, optimiser state, training activations) add it.
+        """
+        side = self.config.image_size
+        images = train_images * 3 * side * side * 4
+        activations = self.config.batch_size * 3 * side * side * 4 * ACTIVATION_FACTOR
+        return images + activations
+
+    def check_fit_memory(self, train_images: int) -> None:
+        """Refuse before starting a fit that would not fit in the free memory of the device."""
+        needed = self.estimate_fit_memory(train_images)
+        if not self._pristine:  # the fresh copy that a refit trains
+            needed += sum(t.numel() * t.element_size() for t in self.state_dict().values())
+        free = free_memory(self.device)
+        if free is not None and needed > MEMORY_MARGIN * free:
+            raise InsufficientMemoryError(
+                f"training the {self.name} detector on {train_images} images needs about "
+                f"{needed / 2**30:.1f} GB of {describe(self.device)} memory, but only "
+                f"{free / 2**30:.1f} GB is free; {self.memory_advice()}")
+
+    def memory_advice(self) -> str:
+        return "use fewer or smaller images (image_size), or a smaller batch_size"
 
     def calibrate(self, good_images: Sequence[np.ndarray]) -> None:
         """Set the score and map scales from good images the detector was not trained on."""
@@ -188,8 +265,9 @@ class Detector(nn.Module, ABC):
             "state_dict": {k: v.detach().cpu() for k, v in self.state_dict().items()},
         }
 
-    def load_fitted_state(self, state: dict[str, torch.Tensor]) -> None:
+    def load_fitted_state(self, state: dict[str, torch.Tensor], assign: bool = False) -> None:
         """Load a saved state, first giving each buffer the saved shape (banks vary in size)."""
+        self._pristine = False
         for name, value in state.items():
             module_name, _, attribute = name.rpartition(".")
             module = self.get_submodule(module_name) if module_name else self
@@ -197,11 +275,13 @@ class Detector(nn.Module, ABC):
                 current = module._buffers[attribute]
                 if current.shape != value.shape:
                     module._buffers[attribute] = torch.empty_like(value, device=current.device)
-        self.load_state_dict(state, strict=True)
+        self.load_state_dict(state, strict=True, assign=assign)
 
     # ---- helpers --------------------------------------------------------------------------
 
-    def _split(self, images, calibration):
+    def split(self, images: Sequence[np.ndarray], calibration: Sequence[np.ndarray] | None = None
+              ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Training and calibration images: `calibration` as given, or a held-out share."""
         images = list(images)
         if calibration is not None:
             calibration = list(calibration)

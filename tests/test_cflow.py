@@ -102,7 +102,7 @@ def test_cancel_mid_training_leaves_nothing_fitted():
 
     def cancel_in_training(fraction: float, message: str) -> None:
         calls.append(message)
-        if message.startswith("epoch") and len(calls) > 5:
+        if message.startswith("training the flows") and len(calls) > 5:
             raise Cancelled
 
     with pytest.raises(Cancelled):
@@ -138,7 +138,7 @@ def test_real_bottle_reaches_a_floor_on_a_short_budget():
     from algorithms.tensors import images_to_tensor
 
     try:
-        detector = create_detector("cflow", device="cpu", image_size=128, epochs=3,
+        detector = create_detector("cflow", device="cpu", image_size=128, epochs=3, min_steps=0,
                                    fiber_batch_size=64)
     except Exception as exc:  # noqa: BLE001 - the offline weights package may be absent
         pytest.skip(f"offline ImageNet weights unavailable: {exc}")

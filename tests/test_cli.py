@@ -181,3 +181,43 @@ def test_bench_parts_reports_latency_and_a_held_rate(model, capsys):
     assert result["held_rate_per_s"] <= result["free_run_parts_per_s"]
     assert held[0]["triggers"] >= 0.8 * result["held_rate_per_s"] * 2
     assert 0 < result["trigger_to_verdict_ms_median"] <= result["trigger_to_verdict_ms_p99"]
+
+
+def test_ddad_on_the_cpu_picks_the_cpu_preset_as_the_window_does(tmp_path, capsys, monkeypatch):
+    from algorithms import base
+
+    from adgui.pipeline import training
+
+    chosen = []
+
+    def record(data, detector, out, preset="default", **kwargs):
+        chosen.append(preset)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(training, "train_model", record)
+    assert main(["train", "--detector", "ddad", "--data", str(samples_dir() / "good"),
+                 "--out", str(tmp_path / "m.adgui"), "--device", "cpu"]) == 1
+    assert chosen == ["cpu"] and "using the 'cpu' preset" in capsys.readouterr().err
+    monkeypatch.undo()
+
+    # The full preset asked for on purpose: refused with a message, before any image is read.
+    monkeypatch.setattr(base, "free_memory", lambda device: 8 * 2**30)
+    monkeypatch.setattr(training, "_read_good", lambda *args: pytest.fail("read images"))
+    assert main(["train", "--detector", "ddad", "--preset", "default", "--data",
+                 str(samples_dir() / "good"), "--out", str(tmp_path / "m.adgui"),
+                 "--device", "cpu", "--weights", "none"]) == 1
+    error = capsys.readouterr().err
+    assert "needs about" in error and "GB" in error and "'cpu' preset" in error
+    assert not (tmp_path / "m.adgui").exists()
+
+
+def test_train_images_grows_the_training_set_with_augmented_copies(tmp_path, capsys):
+    from algorithms import load_detector
+
+    out = tmp_path / "grown.adgui"
+    assert main(["train", "--detector", "patchcore", "--preset", "fast", "--data",
+                 str(samples_dir() / "good"), "--out", str(out), "--device", "cpu",
+                 "--weights", "none", "--train-images", "40"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["train_images"] == 40
+    assert load_detector(out, "cpu").meta["train_images"] == 40

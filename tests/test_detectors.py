@@ -11,9 +11,13 @@ from algorithms import Cancelled, NotFittedError, create_detector, load_detector
 DETECTORS = algorithms.detector_names()
 
 
-def fast(name: str):
+def fast(name: str, **overrides):
     torch.manual_seed(0)
-    return create_detector(name, "fast", device="cpu", weights="none")
+    return create_detector(name, "fast", device="cpu", weights="none", **overrides)
+
+
+# Shorter trainings where a test only needs a model, not a good one.
+QUICK = {"ddad": dict(train_epochs=10, weighting_images=2), "cflow": dict(epochs=5)}
 
 
 @pytest.fixture(params=DETECTORS)
@@ -89,3 +93,59 @@ def test_progress_reaches_the_end(name, good_images):
     fast(name).fit(good_images, progress=lambda fraction, message: seen.append(fraction))
     assert seen[-1] == 1.0 and all(0.0 <= f <= 1.0 for f in seen)
     assert seen == sorted(seen), "progress never goes backwards"
+
+
+def _cancel_when(stop):
+    def progress(fraction, message):
+        if stop(fraction, message):
+            raise Cancelled
+    return progress
+
+
+CANCEL_POINTS = {
+    "preparing": lambda fraction, message: message.startswith("preparing"),
+    "training": lambda fraction, message: 0.3 <= fraction < 0.9,
+    "calibrating": lambda fraction, message: message.startswith("calibrating"),
+}
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_cancelled_refit_leaves_the_previous_model_scoring_as_before(name, good_images,
+                                                                        defective_images):
+    from conftest import synthetic_part
+
+    detector = fast(name, **QUICK.get(name, {}))
+    detector.fit(good_images)
+    probe = good_images[:3] + defective_images
+    before = detector.predict(probe)
+    state = {key: value.clone() for key, value in detector.state_dict().items()}
+    rng = np.random.default_rng(7)
+    other_parts = [synthetic_part(rng, size=(64, 90)) for _ in range(10)]
+    for point, stop in CANCEL_POINTS.items():
+        with pytest.raises(Cancelled):
+            detector.fit(other_parts, progress=_cancel_when(stop))
+        assert detector.is_fitted, point
+        after = detector.predict(probe)
+        np.testing.assert_array_equal(after.scores, before.scores, err_msg=point)
+        for a, b in zip(after.maps, before.maps):
+            np.testing.assert_array_equal(a, b, err_msg=point)
+        assert all(torch.equal(state[key], value) for key, value in detector.state_dict().items())
+    detector.fit(other_parts)  # a refit that completes does replace the model
+    assert not np.array_equal(detector.predict(probe).scores, before.scores)
+
+
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_fit_that_would_not_fit_in_memory_refuses_before_starting(name, good_images, monkeypatch):
+    from algorithms import base
+
+    detector = fast(name, **QUICK.get(name, {}))
+    needed = detector.estimate_fit_memory(len(good_images))
+    assert needed > detector.estimate_fit_memory(2) > 0, "the estimate grows with the images"
+    monkeypatch.setattr(base, "free_memory", lambda device: needed // 4)
+    started = []
+    with pytest.raises(algorithms.InsufficientMemoryError, match="needs about"):
+        detector.fit(good_images, progress=lambda fraction, message: started.append(message))
+    assert not started and not detector.is_fitted
+    monkeypatch.setattr(base, "free_memory", lambda device: 2 * needed)
+    with pytest.raises(Cancelled):  # with room enough it starts
+        detector.fit(good_images, progress=_cancel_when(lambda fraction, message: True))

@@ -68,6 +68,9 @@ def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = 
         "threshold": threshold,
         "confusion_at_threshold": confusion(labels, scores, threshold).as_dict(),
         "fit_seconds": detector.meta.get("fit_seconds"),
+        "train_images": detector.meta.get("train_images"),
+        # Measured after training on held-out good images with pasted defects, when asked for.
+        "synthetic_defects": detector.meta.get("synthetic_defects"),
         "latency_ms": statistics.median(latencies),
         "image_size": size,
         "device": str(detector.device),

@@ -6,9 +6,14 @@ from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Sequence
+
+import numpy as np
 
 from algorithms import Progress, create_detector, save_detector
 from algorithms.base import no_progress, sub_progress
+from algorithms.augment import resize_count
+from algorithms.synthetic import HOLDOUT_FRACTION, DefectSpec, as_plain_data, synthetic_validation
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.device import resolve_device
 from algorithms.tensors import resize_rgb
@@ -24,25 +29,40 @@ class TrainResult:
     calibration_images: int
     fit_seconds: float
     skipped: list[str] = field(default_factory=list)  # "file: reason" for unreadable images
+    synthetic_defects: dict | None = None  # synthetic validation, when asked for
 
 
 def train_model(data: str | Path, detector: str, out: str | Path, preset: str = "default",
                 device: str = "auto", name: str | None = None, calibration: str | Path | None = None,
-                progress: Progress | None = None, **overrides) -> TrainResult:
+                progress: Progress | None = None, train_images: int | None = None,
+                synthetic_defects: Sequence[DefectSpec] | None = None, **overrides) -> TrainResult:
     """Read good images, fit, calibrate, and save the model atomically to `out`.
 
     Unreadable images are skipped and listed in the result. A cancel (the progress callback
-    raising) leaves nothing written.
+    raising) leaves nothing written. `train_images` fits on exactly that many images: a
+    subset of the good ones, or all of them and lightly augmented copies (the calibration
+    images are set aside first and never augmented). With `synthetic_defects`, a share of
+    the good images is kept out of training and calibration; after the fit those defects
+    are pasted into them to measure what the model catches (kept in the model's meta).
     """
     progress = progress or no_progress
     skipped: list[str] = []
     model = create_detector(detector, preset, device=device, **overrides)
+    paths = training_images(data)
+    # Before reading anything: a training that cannot fit in memory says so now.
+    model.check_fit_memory(train_images or len(paths))
     # The model sees images at its input size only: shrink each as it is read.
     shrink = partial(resize_rgb, size=model.config.image_size)
-    images = _read_good(training_images(data), skipped, sub_progress(progress, 0.0, 0.1), shrink)
+    images = _read_good(paths, skipped, sub_progress(progress, 0.0, 0.1), shrink)
+    validation: list = []
+    if synthetic_defects:
+        images, validation = _split_validation(images, model.config.seed)
     held_out = None
     if calibration is not None:
         held_out = _read_good(training_images(calibration), skipped, no_progress, shrink)
+    if train_images is not None:
+        images, held_out = model.split(images, held_out)
+        images = resize_count(images, train_images, model.config.seed)
     started = time.perf_counter()
     report = model.fit(images, sub_progress(progress, 0.1, 0.98), calibration=held_out)
     seconds = time.perf_counter() - started
@@ -56,11 +76,28 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
         "calibration_images": report.calibration_images,
         "fit_seconds": round(seconds, 3),
     }
+    if validation:
+        progress(0.98, f"pasting synthetic defects into {len(validation)} held-out good images")
+        model.meta["synthetic_defects"] = as_plain_data(
+            synthetic_validation(model, validation, synthetic_defects, model.config.seed))
     progress(0.99, "saving")
     save_detector(model, out)
     progress(1.0, "saved")
     return TrainResult(out, detector, model.config.backbone, str(resolve_device(device)),
-                       report.train_images, report.calibration_images, seconds, skipped)
+                       report.train_images, report.calibration_images, seconds, skipped,
+                       model.meta.get("synthetic_defects"))
+
+
+def _split_validation(images: list, seed: int) -> tuple[list, list]:
+    """Good images to train and calibrate on, and a share kept for synthetic validation."""
+    count = max(2, round(len(images) * HOLDOUT_FRACTION))
+    if len(images) - count < 4:
+        raise DatasetError(f"synthetic validation keeps {count} good images aside: "
+                           f"{len(images)} are too few to also train and calibrate")
+    order = np.random.default_rng(seed + 1).permutation(len(images))
+    kept = set(order[:count].tolist())
+    return ([image for i, image in enumerate(images) if i not in kept],
+            [images[i] for i in sorted(kept)])
 
 
 def _read_good(paths, skipped: list[str], progress: Progress, transform) -> list:

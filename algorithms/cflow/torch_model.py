@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import FeatureExtractor
-from ..base import Detector, Progress, sub_progress
+from ..base import Detector, Progress, step_budget, sub_progress
 from .config import CflowConfig
 from .flow import ConditionalFlow, positional_encoding_2d
 
@@ -70,6 +70,13 @@ class Cflow(Detector):
         self.decoders = decoders
         self._projected.clear()
 
+    def estimate_fit_memory(self, train_images: int) -> int:
+        side = self.config.image_size
+        fibres = sum(math.ceil(side / stride) ** 2 * channels
+                     for stride, channels in zip(self.backbone.strides, self.backbone.channels))
+        # Every training fibre is kept (float32); the flows' batches are small.
+        return super().estimate_fit_memory(train_images) + train_images * fibres * 4
+
     @torch.no_grad()
     def _training_fibres(self, images: torch.Tensor, progress: Progress) -> list[torch.Tensor]:
         """Per scale, every training fibre: (N, H, W, C), computed once (the encoder is frozen)."""
@@ -84,22 +91,25 @@ class Cflow(Detector):
 
     def _train_decoders(self, decoders: nn.ModuleList, fibres: list[torch.Tensor],
                         progress: Progress) -> None:
-        """Maximum likelihood on random fibre batches, each scale in turn every epoch."""
+        """Maximum likelihood on random fibre batches, each scale in turn every pass, for the
+        step budget that the number of training fibres sets."""
         config = self.config
         batch = config.fiber_batch_size
         steps_per_epoch = sum(math.ceil(f[..., 0].numel() / batch) for f in fibres)
-        total_steps = max(1, config.epochs * steps_per_epoch)
+        total_steps = step_budget(steps_per_epoch, config.epochs, config.min_steps, config.max_steps)
         optimizer = torch.optim.Adam(decoders.parameters(), lr=config.learning_rate)
         generator = torch.Generator().manual_seed(config.seed)
         decoders.train(True)
         step, shown_loss = 0, math.nan
-        for epoch in range(config.epochs):
+        while step < total_steps:
             for decoder, scale_fibres in zip(decoders, fibres):
                 _, height, width, channels = scale_fibres.shape
                 flat = scale_fibres.view(-1, channels)  # (N * HW, C)
                 encoding = self._encoding(height, width, flat.device)  # (HW, P)
                 order = torch.randperm(len(flat), generator=generator).to(flat.device)
                 for start in range(0, len(flat), batch):
+                    if step == total_steps:
+                        break
                     chosen = order[start:start + batch]
                     for group in optimizer.param_groups:
                         group["lr"] = self._learning_rate(step / total_steps)
@@ -113,7 +123,7 @@ class Cflow(Detector):
                     if step % LOSS_EVERY == 0:  # reading the loss waits for a GPU
                         shown_loss = float(loss.detach())
                     step += 1
-                    progress(step / total_steps, f"epoch {epoch + 1}/{config.epochs}, "
+                    progress(step / total_steps, f"training the flows: step {step}/{total_steps}, "
                              f"loss {shown_loss:.3f}")
         decoders.train(False)
 

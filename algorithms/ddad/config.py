@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ..base import DetectorConfig
 
@@ -25,6 +26,11 @@ class DdadConfig(DetectorConfig):
     beta_start: float = 1e-4
     beta_end: float = 0.02
     train_epochs: int = 1000
+    # The budget in optimiser steps: train_epochs passes, but at least min_steps (bottle's
+    # 1000 epochs of 188 images are 5,000 steps; fewer images need as many steps, not as many
+    # passes) and at most max_steps (0 = no bound).
+    min_steps: int = 5000
+    max_steps: int = 0
     train_seconds: float | None = None  # optional time budget; training stops at it
     train_batch_size: int = 32
     learning_rate: float = 3e-4
@@ -57,19 +63,20 @@ class DdadConfig(DetectorConfig):
     # Good training images whose maxima of D_f and D_p fix the map's weighting (the paper
     # takes them over the test set, which a live frame does not have).
     weighting_images: int = 32
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {"min_steps": 0, "max_steps": 0}
 
 
 # Seconds on a CPU, for tests.
 FAST = dict(image_size=32, diffusion_size=16, unet_channels=8, unet_multipliers=(1, 2),
             unet_res_blocks=1, attention_resolutions=(8,), attention_heads=1, train_epochs=100,
-            train_batch_size=8, learning_rate=2e-3, test_start_step=100, skip=50, da_epochs=1,
+            min_steps=0, train_batch_size=8, learning_rate=2e-3, test_start_step=100, skip=50, da_epochs=1,
             da_batch_size=4, weighting_images=4, blur_sigma=1.0, batch_size=8)
 
 # A 2-core factory PC with no GPU: the UNet works at 64 px (the map comes back at 128 px),
 # is narrow, trains for 20 minutes on the low-noise steps it is used at (t <= 300), and
 # reconstructs in 5 DDIM steps (250, 200, ..., 50 -> 0).
 CPU = dict(image_size=128, diffusion_size=64, unet_channels=16, unet_multipliers=(1, 2, 4, 4),
-           unet_res_blocks=1, attention_resolutions=(8,), train_epochs=300,
+           unet_res_blocks=1, attention_resolutions=(8,), train_epochs=300, min_steps=3300,
            train_seconds=1200.0, train_batch_size=16, learning_rate=1e-3, weight_decay=0.0,
            train_max_step=300, ema_decay=0.995, test_start_step=250, skip=50, blur_sigma=2.0,
            da_epochs=2)

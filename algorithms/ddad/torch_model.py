@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from ..backbones import FeatureExtractor
-from ..base import Detector, Progress, gaussian_blur, sub_progress
+from ..base import ACTIVATION_FACTOR, Detector, Progress, gaussian_blur, step_budget, sub_progress
 from .adaptation import adapt_extractor, feature_distance
 from .config import DdadConfig
 from .diffusion import NoiseSchedule, NoiseSource, fixed_noise, reconstruct, training_loss
@@ -100,16 +100,42 @@ class Ddad(Detector):
 
     # ---- fitting --------------------------------------------------------------------------
 
-    def _fit(self, images: torch.Tensor, progress: Progress) -> None:
-        # The UNet and the extractor are trained in place (copies would double the memory), so
-        # a refit that stops half-way must not leave them under the old calibration.
-        try:
-            self._fit_in_place(images, progress)
-        except BaseException:
-            self.image_threshold.fill_(math.nan)
-            raise
+    def estimate_fit_memory(self, train_images: int) -> int:
+        config = self.config
+        parameters = sum(p.numel() for p in self.unet.parameters()) * 4
+        # Weights, gradients, AdamW's two moments and the moving average; the activations
+        # autograd keeps for a batch, measured on shapes alone; the images at both sizes.
+        denoiser = 5 * parameters + config.train_batch_size * self._unet_activation_bytes()
+        small = train_images * 3 * config.diffusion_size ** 2 * 4
+        adaptation = 2 * config.da_batch_size * 3 * config.image_size ** 2 * 4 * ACTIVATION_FACTOR
+        return super().estimate_fit_memory(train_images) + small + max(denoiser, adaptation)
 
-    def _fit_in_place(self, images: torch.Tensor, progress: Progress) -> None:
+    def _unet_activation_bytes(self) -> int:
+        """Bytes autograd saves in one training forward of the UNet for one image."""
+        config = self.config
+        with torch.device("meta"):  # shapes only: no memory, no arithmetic
+            unet = UNet(config.diffusion_size, config.unet_channels, tuple(config.unet_multipliers),
+                        config.unet_res_blocks, tuple(config.attention_resolutions),
+                        config.attention_heads, config.dropout)
+            x = torch.empty(1, 3, config.diffusion_size, config.diffusion_size)
+            t = torch.ones(1, dtype=torch.long)
+        saved: dict[int, int] = {}
+
+        def pack(tensor: torch.Tensor) -> torch.Tensor:
+            saved[id(tensor)] = tensor.numel() * tensor.element_size()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            unet(x, t)
+        return sum(saved.values())
+
+    def memory_advice(self) -> str:
+        advice = "use a smaller train_batch_size or diffusion_size"
+        return advice + ("" if self.device.type == "cuda" else "; on a computer without a GPU "
+                         "use the 'cpu' preset")
+
+    def _fit(self, images: torch.Tensor, progress: Progress) -> None:
+        # The UNet and the extractor train in place: Detector.fit hands a refit a fresh module.
         config = self.config
         generator = torch.Generator(device=self.device).manual_seed(config.seed)
         small = self._shrink(images)  # (N, 3, s, s) in [0, 1]
@@ -145,7 +171,8 @@ class Ddad(Detector):
                                       and _cuda_dtype() == torch.float16)
         batch_size = min(config.train_batch_size, len(images))
         steps_per_epoch = max(1, len(images) // batch_size)  # full batches only
-        total_steps = max(1, config.train_epochs * steps_per_epoch)
+        total_steps = step_budget(steps_per_epoch, config.train_epochs, config.min_steps,
+                                  config.max_steps)
         warmup = max(1, min(200, total_steps // 20))
         started, step, loss_value = time.perf_counter(), 0, float("nan")
         order = torch.empty(0, dtype=torch.long, device=self.device)

@@ -83,6 +83,18 @@ class Padim(Detector):
             outer[rows] = torch.cholesky_inverse(torch.linalg.cholesky(covariance)).float()
         return outer
 
+    def estimate_fit_memory(self, train_images: int) -> int:
+        positions = len(self.mean) if self.mean.ndim == 2 and len(self.mean) else self._grid_positions()
+        channels = len(self.channel_index)
+        # Sums of outer products (P, D, D), and one float64 chunk while inverting them.
+        return super().estimate_fit_memory(train_images) + positions * channels * channels * 4 \
+            + 3 * 256 * channels * channels * 8
+
+    def _grid_positions(self) -> int:
+        with torch.inference_mode():
+            probe = torch.zeros(1, 3, self.config.image_size, self.config.image_size, device=self.device)
+            return int(self.embed(probe)[0, 0].numel())
+
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         distance = self.mahalanobis(self.embed(images))  # (B, 1, h, w)
         maps = F.interpolate(distance, size=images.shape[-2:], mode="bilinear", align_corners=False)

@@ -2,11 +2,14 @@
 
 Locally aware patch features: each stage's map is averaged over a p x p neighbourhood, the
 deeper stage upsampled to the shallower one's grid, and the two concatenated. A greedy
-coreset of all training patches forms the memory bank. A test patch scores its distance
+coreset of the training patches (chosen per run of images, so the fit grows linearly with
+the data) forms the memory bank. A test patch scores its distance
 to the nearest bank entry; the image score is the largest patch score, reweighted by how
 isolated that patch's nearest bank entry is among its own b neighbours (paper, eq. 7).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +20,7 @@ from .config import PatchcoreConfig
 from .coreset import greedy_coreset
 
 DISTANCE_CHUNK = 2048  # bank rows per distance block: bounds memory, and each block stays in cache
+CPU_FIT_BATCH = 4  # images per backbone pass when fitting on a CPU
 
 
 class Patchcore(Detector):
@@ -43,18 +47,54 @@ class Patchcore(Detector):
 
     @torch.inference_mode()
     def _fit(self, images: torch.Tensor, progress: Progress) -> None:
+        """Embed runs of consecutive images and keep a greedy coreset of each run's patches.
+
+        Every training patch ends within its run's greedy radius of a bank entry, and greedy
+        is within twice the best covering radius of the run for that many entries. The work
+        per run is bounded, so the fit grows linearly with the number of images, and only
+        the chosen patches are kept.
+        """
+        runs = math.ceil(len(images) / self._images_per_run(len(images)))
+        per_run = math.ceil(len(images) / runs)  # runs of equal size, no small remainder
+        bank = []
+        for run, start in enumerate(range(0, len(images), per_run)):
+            run_progress = sub_progress(progress, run / runs, (run + 1) / runs)
+            patches = self._patches(images[start:start + per_run], sub_progress(run_progress, 0.0, 0.4))
+            count = max(1, round(len(patches) * self.config.coreset_ratio))
+            chosen = greedy_coreset(patches.numpy(), count, self.config.projection_dim,
+                                    self.config.seed, sub_progress(run_progress, 0.4, 1.0))
+            bank.append(patches[torch.from_numpy(chosen)])
+            end = min(start + per_run, len(images))
+            progress((run + 1) / runs, f"memory bank of images {start + 1}-{end} of {len(images)}")
+        self.memory_bank = torch.cat(bank).contiguous().to(self.device)
+
+    def _patches(self, images: torch.Tensor, progress: Progress) -> torch.Tensor:
+        """(n, 3, S, S) -> (n * h * w, D) patch features on the CPU."""
+        # Small batches keep a CPU's caches warm (4 images: 30 ms each, 16: 50 ms on two cores).
+        batch_size = self.config.batch_size if self.device.type == "cuda" else min(
+            self.config.batch_size, CPU_FIT_BATCH)
         patches = []
-        for start in range(0, len(images), self.config.batch_size):
-            embedding = self.embed(images[start:start + self.config.batch_size])
-            patches.append(embedding.permute(0, 2, 3, 1).flatten(0, 2).float().cpu())  # (B*h*w, D)
-            progress(min(start + self.config.batch_size, len(images)) / len(images) * 0.3,
-                     "extracting features")
-        bank = torch.cat(patches)
-        del patches
-        count = max(1, round(len(bank) * self.config.coreset_ratio))
-        chosen = greedy_coreset(bank.numpy(), count, self.config.projection_dim, self.config.seed,
-                                sub_progress(progress, 0.3, 1.0))
-        self.memory_bank = bank[torch.from_numpy(chosen)].contiguous().to(self.device)
+        for start in range(0, len(images), batch_size):
+            embedding = self.embed(images[start:start + batch_size])
+            patches.append(embedding.permute(0, 2, 3, 1).flatten(0, 2).float().cpu())  # (b*h*w, D)
+            progress(min(start + batch_size, len(images)) / len(images), "extracting features")
+        return torch.cat(patches)
+
+    def _patches_per_image(self) -> int:
+        side = math.ceil(self.config.image_size / self.backbone.strides[0])
+        return side * side
+
+    def _images_per_run(self, total: int) -> int:
+        if self.config.coreset_chunk <= 0:
+            return total
+        return max(1, self.config.coreset_chunk // self._patches_per_image())
+
+    def estimate_fit_memory(self, train_images: int) -> int:
+        per_image = self._patches_per_image() * sum(self.backbone.channels) * 4  # float32 patches
+        run = min(self._images_per_run(train_images), train_images)
+        # A run's patches with their projected and rotated copies, and the growing bank.
+        bank = train_images * per_image * self.config.coreset_ratio
+        return super().estimate_fit_memory(train_images) + int(3 * run * per_image + bank)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         embedding = self.embed(images)  # (B, D, h, w)
