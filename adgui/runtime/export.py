@@ -1,0 +1,193 @@
+"""Exporting a trained recipe to ONNX, checked against the torch model before it is written.
+
+The graph is the whole inference of one image at the recipe's working size: uint8 RGB in,
+the backbone's normalisation, the backbone, the detector's head (PaDiM's Mahalanobis
+distances, PatchCore's nearest-neighbour search and reweighting, CFlow's decoders), the
+upsampling and blur, the calibration, and the bilinear resize of the map to the original
+image's size (given as a second input). The shrink to the working size happens before the
+graph, with the same OpenCV filter as the torch path (see `images.py`).
+
+DDAD stays torch-only: its inference is a reverse-diffusion loop of several UNet passes,
+run in bfloat16 on a GPU, so an fp32 graph could not meet the 1e-4 score parity against
+the path that actually runs there, and on a CPU the UNet passes dominate whatever runtime
+executes them.
+"""
+from __future__ import annotations
+
+import io
+import math
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+from torch import nn
+
+from algorithms import Detector
+from algorithms.base import Progress, no_progress
+from algorithms.export import inference_module
+
+from .folder import FORMAT, VERSION, sha256, write_exported
+from .parity import ParityError, ParityReport
+from .session import RuntimeSettings, make_session, ExportedModel
+
+OPSET = 17
+EXPORTABLE = ("padim", "patchcore", "cflow")
+PROBE_SIZES = ((300, 420), (97, 131), (256, 256))  # shrunk, enlarged and untouched by the resize
+
+
+class ExportError(RuntimeError):
+    """A recipe that cannot be exported (detector without a graph, untrained model)."""
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    detector: str
+    parity: ParityReport
+    graph_bytes: int
+    seconds: float
+
+
+class CalibratedGraph(nn.Module):
+    """uint8 (S, S, 3) RGB -> calibrated score (1,) and map (1, 1, S, S) at the working size."""
+
+    def __init__(self, detector: Detector):
+        super().__init__()
+        self.model = inference_module(detector)
+        for name in ("image_threshold", "image_scale", "map_threshold", "map_scale"):
+            self.register_buffer(name, getattr(detector, name).detach().cpu().float().clone())
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = image.permute(2, 0, 1).unsqueeze(0).float() / 255.0  # (1, 3, S, S) in [0, 1]
+        scores, maps = self.model(x)  # (1,), (1, S, S) raw
+        scores = 0.5 + 0.5 * (scores - self.image_threshold) / self.image_scale
+        maps = 0.5 + 0.5 * (maps - self.map_threshold) / self.map_scale
+        return scores, maps.unsqueeze(1)
+
+
+def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarray] = (),
+                  names: Sequence[str] = (), source: Path | None = None,
+                  progress: Progress | None = None,
+                  settings: RuntimeSettings | None = None) -> ExportReport:
+    """Export a fitted detector to the folder `out` after the parity check on `images`
+    (plus a few generated probe images). Raises ParityError, writing nothing, on a mismatch."""
+    progress = progress or no_progress
+    started = time.perf_counter()
+    if detector.name not in EXPORTABLE:
+        raise ExportError(f"the {detector.name} detector cannot be exported: it runs with torch "
+                          f"only (exportable: {', '.join(EXPORTABLE)})")
+    if not detector.is_fitted:
+        raise ExportError("only a trained recipe can be exported")
+    detector = detector.cpu().eval()
+    progress(0.0, "tracing the graph")
+    graph = build_graph(detector)
+    progress(0.3, "checking parity with the torch model")
+    recipe = recipe_record(detector, source)
+    session = make_session(graph, settings or RuntimeSettings(device="cpu"))
+    exported = ExportedModel(Path(out), recipe, session, list(session.get_providers()))
+    probes = probe_images(detector.config.image_size)
+    all_images = [*images, *probes]
+    all_names = [*(names or [f"image {i}" for i in range(len(images))]),
+                 *(f"probe {h}x{w}" for h, w in PROBE_SIZES)]
+    parity = ParityReport()
+    threshold = float(detector.threshold)
+    for index, (name, image) in enumerate(zip(all_names, all_images)):
+        reference = detector.predict([image])
+        parity.add(name, (float(reference.scores[0]), reference.maps[0]), exported.predict(image),
+                   threshold)
+        progress(0.3 + 0.65 * (index + 1) / len(all_images), f"parity: {name}")
+    if not parity.passed:
+        raise ParityError(parity)
+    recipe["parity"] = parity.as_dict()
+    path = write_exported(out, recipe, graph)
+    progress(1.0, "written")
+    return ExportReport(path, detector.name, parity, len(graph), time.perf_counter() - started)
+
+
+def build_graph(detector: Detector) -> bytes:
+    """Trace the calibrated inference and append the resize to the original size."""
+    size = detector.config.image_size
+    module = CalibratedGraph(detector).eval()
+    example = torch.zeros(size, size, 3, dtype=torch.uint8)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
+        # onnxscript; this graph has no control flow, so tracing captures it whole.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (example,), buffer, input_names=["image"],
+                          output_names=["score", "calibrated_map"], opset_version=OPSET,
+                          dynamo=False, do_constant_folding=True)
+    model = onnx.load_from_string(buffer.getvalue())
+    _append_resize(model)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _append_resize(model: onnx.ModelProto) -> None:
+    """calibrated_map (1, 1, S, S) -> map (H, W), H and W from the int64 input `size`.
+
+    Resize in `pytorch_half_pixel` linear mode is what F.interpolate(bilinear,
+    align_corners=False) exports to, so the map matches `algorithms.tensors.resize_maps`.
+    """
+    graph = model.graph
+    graph.input.append(helper.make_tensor_value_info("size", TensorProto.INT64, [2]))
+    graph.initializer.append(helper.make_tensor("map_lead", TensorProto.INT64, [2], [1, 1]))
+    graph.node.extend([
+        helper.make_node("Concat", ["map_lead", "size"], ["map_sizes"], axis=0),
+        helper.make_node("Resize", ["calibrated_map", "", "", "map_sizes"], ["map_full"],
+                         mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+        helper.make_node("Reshape", ["map_full", "size"], ["map"]),
+    ])
+    kept = [output for output in graph.output if output.name != "calibrated_map"]
+    del graph.output[:]
+    graph.output.extend(kept)
+    graph.output.append(helper.make_tensor_value_info("map", TensorProto.FLOAT, ["height", "width"]))
+
+
+def recipe_record(detector: Detector, source: Path | None) -> dict:
+    """Everything about the recipe beside the graph, as plain JSON."""
+    from dataclasses import asdict
+    import json
+
+    meta = json.loads(json.dumps(detector.meta, default=str))
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "detector": detector.name,
+        "backbone": detector.config.backbone,
+        "image_size": detector.config.image_size,
+        "config": json.loads(json.dumps(asdict(detector.config), default=str)),
+        "calibration": {name: float(getattr(detector, name)) for name in
+                        ("image_threshold", "image_scale", "map_threshold", "map_scale")},
+        "threshold": float(detector.threshold),
+        "calibration_scores": [float(v) for v in detector.calibration_scores.cpu().tolist()],
+        "roi": meta.get("roi"),  # none yet: recipes have no ROI before the ROI feature lands
+        "meta": meta,
+        "graph": {"opset": OPSET, "inputs": {"image": "uint8 (S, S, 3) RGB at image_size",
+                                              "size": "int64 (2,) original height, width"},
+                  "outputs": {"score": "float32 (1,) calibrated", "map": "float32 (H, W) calibrated"}},
+        "exported_with": {"torch": torch.__version__, "onnx": onnx.__version__},
+    }
+    if source is not None and Path(source).is_file():
+        record["source_model"] = {"file": Path(source).name,
+                                  "sha256": sha256(Path(source).read_bytes())}
+    return record
+
+
+def probe_images(size: int) -> list[np.ndarray]:
+    """Deterministic test patterns at sizes that take each path of the resize."""
+    rng = np.random.default_rng(0)
+    probes = []
+    for height, width in PROBE_SIZES:
+        y, x = np.mgrid[0:height, 0:width]
+        base = 128 + 60 * np.sin(x / width * 3 * math.pi) * np.cos(y / height * 2 * math.pi)
+        image = np.dstack([base, base[::-1], base[:, ::-1]]) + rng.normal(0, 12, (height, width, 3))
+        probes.append(np.clip(image, 0, 255).astype(np.uint8))
+    return probes
