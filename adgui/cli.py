@@ -3,7 +3,8 @@
     adgui train --detector patchcore --data DIR --out model.adgui
     adgui eval --model model.adgui --data CATEGORY_DIR [--json FILE]
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
-    adgui bench --data DIR [--detectors padim,patchcore] [--json FILE]
+    adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
+    adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui self-test
 """
 from __future__ import annotations
@@ -76,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     inspect = commands.add_parser("inspect", help="inspect images with a trained model")
     inspect.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
-    inspect.add_argument("--model", required=True, type=Path)
+    inspect.add_argument("--model", required=True, type=Path,
+                         help="a trained model file, or an exported recipe folder")
     inspect.add_argument("--threshold", type=float, help="override the model's threshold")
     inspect.add_argument("--log", type=Path, help="append every verdict to this CSV log")
     inspect.add_argument("--save-failed", type=Path, help="write overlays of failed images here")
@@ -94,8 +96,23 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--weights", help="'imagenet' (offline), or a weights file for the backbone")
     bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a setting of every detector, e.g. --set image_size=320")
+    bench.add_argument("--runtimes", default="torch",
+                       help="comma-separated: torch (eager) and/or onnx (the exported graph on "
+                            "ONNX Runtime), timed in the same run (default: torch)")
     bench.add_argument("--json", type=Path)
     bench.set_defaults(handler=_bench)
+
+    export = commands.add_parser("export", help="export a trained model to an ONNX recipe folder, "
+                                                "checked against the torch model")
+    export.add_argument("--model", required=True, type=Path, help="a trained model file")
+    export.add_argument("--out", required=True, type=Path, help="folder to write (a new one, "
+                        "or an earlier export of the recipe)")
+    export.add_argument("--data", nargs="*", type=Path, default=[],
+                        help="images, folders or an MVTec category for the parity check "
+                             "(generated test patterns are always added)")
+    export.add_argument("--max-images", type=int, default=32,
+                        help="at most this many --data images, spread evenly (default 32)")
+    export.set_defaults(handler=_export)
 
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
     selftest.add_argument("--device", default="auto")
@@ -212,10 +229,12 @@ def _bench(args) -> int:
     presets = dict(item.split("=", 1) for item in args.preset)
     data = args.data or samples_dir() / "good"
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
+    runtimes = tuple(name.strip() for name in args.runtimes.split(",") if name.strip())
     results = run_bench(data, detectors, presets, args.repeats, args.device, _progress_printer(),
-                        overrides=_overrides(args))
-    columns = ("detector", "note", "fit_seconds", "latency_ms", "backbone_ms", "ratio_to_backbone",
-               "full_backbone_ms", "end_to_end_ms", "peak_memory_mb")
+                        overrides=_overrides(args), runtimes=runtimes)
+    columns = ("detector", "runtime", "note", "fit_seconds", "latency_ms", "backbone_ms",
+               "ratio_to_backbone", "full_backbone_ms", "end_to_end_ms", "speedup_vs_torch",
+               "peak_memory_mb")
     print("\t".join(columns), file=sys.stderr)
     for row in results:
         print("\t".join(str(row[column]) for column in columns), file=sys.stderr)
@@ -226,6 +245,28 @@ def _bench(args) -> int:
 
         with atomic_write(args.json, "w") as stream:
             stream.write(text + "\n")
+    return EXIT_OK
+
+
+def _export(args) -> int:
+    from algorithms import load_detector
+    from algorithms.datasets import read_images
+    from adgui.runtime.export import export_recipe, parity_paths
+    from adgui.runtime.parity import ParityError
+
+    detector = load_detector(args.model, "cpu")
+    paths = parity_paths(args.data, args.max_images)
+    images = read_images(paths)
+    try:
+        report = export_recipe(detector, args.out, images, [str(p) for p in paths],
+                               source=args.model, progress=_progress_printer("export"))
+    except ParityError as error:
+        print(json.dumps({"written": False, "parity": error.report.as_dict()}, indent=2))
+        raise
+    print(json.dumps({"written": True, "out": str(report.path), "detector": report.detector,
+                      "graph_mb": round(report.graph_bytes / 2**20, 1),
+                      "seconds": round(report.seconds, 1), "parity": report.parity.as_dict()},
+                     indent=2))
     return EXIT_OK
 
 

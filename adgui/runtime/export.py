@@ -39,7 +39,6 @@ from .session import RuntimeSettings, make_session, ExportedModel
 
 OPSET = 17
 EXPORTABLE = ("padim", "patchcore", "cflow")
-PROBE_SIZES = ((300, 420), (97, 131), (256, 256))  # shrunk, enlarged and untouched by the resize
 
 
 class ExportError(RuntimeError):
@@ -85,17 +84,29 @@ def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarr
                           f"only (exportable: {', '.join(EXPORTABLE)})")
     if not detector.is_fitted:
         raise ExportError("only a trained recipe can be exported")
-    detector = detector.cpu().eval()
+    device = detector.device
+    try:  # traced and checked on the CPU: cuDNN's TF32 convolutions would fail the parity
+        report = _export_on_cpu(detector.cpu().eval(), Path(out), images, names, source, progress,
+                                settings or RuntimeSettings(device="cpu"))
+    finally:
+        detector.to(device)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
+                   names: Sequence[str], source: Path | None, progress: Progress,
+                   settings: RuntimeSettings) -> ExportReport:
     progress(0.0, "tracing the graph")
     graph = build_graph(detector)
     progress(0.3, "checking parity with the torch model")
     recipe = recipe_record(detector, source)
-    session = make_session(graph, settings or RuntimeSettings(device="cpu"))
-    exported = ExportedModel(Path(out), recipe, session, list(session.get_providers()))
+    session = make_session(graph, settings)
+    exported = ExportedModel(out, recipe, session, list(session.get_providers()))
     probes = probe_images(detector.config.image_size)
     all_images = [*images, *probes]
     all_names = [*(names or [f"image {i}" for i in range(len(images))]),
-                 *(f"probe {h}x{w}" for h, w in PROBE_SIZES)]
+                 *(f"probe {p.shape[0]}x{p.shape[1]}" for p in probes)]
     parity = ParityReport()
     threshold = float(detector.threshold)
     for index, (name, image) in enumerate(zip(all_names, all_images)):
@@ -108,7 +119,7 @@ def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarr
     recipe["parity"] = parity.as_dict()
     path = write_exported(out, recipe, graph)
     progress(1.0, "written")
-    return ExportReport(path, detector.name, parity, len(graph), time.perf_counter() - started)
+    return ExportReport(path, detector.name, parity, len(graph), 0.0)
 
 
 def build_graph(detector: Detector) -> bytes:
@@ -182,12 +193,32 @@ def recipe_record(detector: Detector, source: Path | None) -> dict:
 
 
 def probe_images(size: int) -> list[np.ndarray]:
-    """Deterministic test patterns at sizes that take each path of the resize."""
+    """Deterministic test patterns at sizes that take each path of the resize: shrunk,
+    enlarged, and already at the working size."""
     rng = np.random.default_rng(0)
     probes = []
-    for height, width in PROBE_SIZES:
+    for height, width in ((size * 3 // 2, size * 5 // 3), (size * 3 // 5, size * 3 // 4), (size, size)):
         y, x = np.mgrid[0:height, 0:width]
         base = 128 + 60 * np.sin(x / width * 3 * math.pi) * np.cos(y / height * 2 * math.pi)
         image = np.dstack([base, base[::-1], base[:, ::-1]]) + rng.normal(0, 12, (height, width, 3))
         probes.append(np.clip(image, 0, 255).astype(np.uint8))
     return probes
+
+
+def parity_paths(items: Sequence[Path], limit: int) -> list[Path]:
+    """Image files for the parity check: files as given; a folder's images; an MVTec
+    category's test images of every type. Evenly spread over the list when over `limit`."""
+    from algorithms.images import list_images
+
+    paths: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir() and (item / "test").is_dir():
+            for kind in sorted(p for p in (item / "test").iterdir() if p.is_dir()):
+                paths.extend(list_images(kind))
+        elif item.is_dir():
+            paths.extend(list_images(item))
+        else:
+            paths.append(item)
+    if len(paths) > limit > 0:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
+    return paths
