@@ -132,9 +132,14 @@ def build_graph(detector: Detector) -> bytes:
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
         # onnxscript; this graph has no control flow, so tracing captures it whole.
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, (example,), buffer, input_names=["image"],
-                          output_names=["score", "calibrated_map"], opset_version=OPSET,
-                          dynamo=False, do_constant_folding=True)
+        try:
+            torch.onnx.export(module, (example,), buffer, input_names=["image"],
+                              output_names=["score", "calibrated_map"], opset_version=OPSET,
+                              dynamo=False, do_constant_folding=True)
+        except Exception as exc:  # noqa: BLE001 - the exporter's messages run to pages
+            first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"the {detector.name} model could not be traced to ONNX "
+                              f"({first_line})") from exc
     model = onnx.load_from_string(buffer.getvalue())
     _append_resize(model)
     onnx.checker.check_model(model)
