@@ -123,12 +123,13 @@ def test_missing_foreign_and_newer_folders_are_refused(exported, tmp_path):
 
 
 def test_failed_parity_writes_nothing_and_keeps_the_old_export(exported, tmp_path, monkeypatch):
+    import shutil
+
     import adgui.runtime.export as export_module
 
     model_path, report = exported["padim"]
     detector = Inspector.open(model_path, "cpu").detector
-    target = tmp_path / "recipe"
-    export_recipe(detector, target, [])
+    target = shutil.copytree(report.path, tmp_path / "recipe")  # an earlier export to replace
     before = {p.name: p.read_bytes() for p in target.iterdir()}
     real_build = export_module.build_graph
 
@@ -194,3 +195,57 @@ def test_exported_inspection_imports_no_torch(exported):
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_cli_export_then_inspect_gives_the_same_verdicts(tiny_model, tmp_path, capsys):
+    from adgui.cli import main
+    from conftest import write_parts
+
+    images = [*write_parts(tmp_path / "parts", 3, seed=5),
+              *write_parts(tmp_path / "parts", 3, defect=True, seed=6, prefix="bad")]
+    out = tmp_path / "tiny.export"
+    assert main(["export", "--model", str(tiny_model), "--out", str(out),
+                 "--data", str(tmp_path / "parts")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["written"] and printed["parity"]["images"] == len(images) + 3
+
+    def verdicts(model: Path) -> dict[str, tuple[str, float]]:
+        assert main(["inspect", "--model", str(model), "--device", "cpu", *map(str, images)]) == 0
+        rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+        return {row[0]: (row[1], float(row[2])) for row in rows}
+
+    torch_rows, onnx_rows = verdicts(tiny_model), verdicts(out)
+    assert torch_rows.keys() == onnx_rows.keys() == {str(p) for p in images}
+    for path, (verdict, score) in torch_rows.items():
+        assert onnx_rows[path][0] == verdict
+        assert abs(onnx_rows[path][1] - score) <= 1.5e-4  # printed to 4 decimals
+    assert {verdict for verdict, _ in onnx_rows.values()} == {"PASS", "FAIL"}
+
+
+@pytest.mark.slow
+def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
+    """Real parts, real backbones: every exportable detector trained on bottle, exported with
+    the parity check on test images, then inspected on other test images by both runtimes."""
+    from adgui.pipeline.training import train_model
+    from algorithms.datasets import read_images
+    from algorithms.images import list_images
+
+    test_images = sorted(p for kind in (bottle / "test").iterdir() for p in list_images(kind))
+    parity_paths, check_paths = test_images[0::8], test_images[3::8]  # every defect type, both
+    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01}, "cflow": {"epochs": 1}}
+    for name in EXPORTABLE:
+        model_path = train_model(bottle, name, tmp_path / f"{name}.adgui", device="cpu",
+                                 **settings[name]).model_path
+        torch_inspector = Inspector.open(model_path, "cpu")
+        report = export_recipe(torch_inspector.detector, tmp_path / name, read_images(parity_paths))
+        assert report.parity.passed, report.parity.summary()
+        onnx_inspector = Inspector.open(report.path)
+        verdicts = []
+        for image in read_images(check_paths):
+            expected, got = torch_inspector.inspect(image), onnx_inspector.inspect(image)
+            assert got.anomaly_map.shape == image.shape[:2]
+            assert abs(got.score - expected.score) <= SCORE_TOLERANCE, name
+            assert np.abs(got.anomaly_map - expected.anomaly_map).max() <= MAP_TOLERANCE, name
+            assert got.verdict(0.5) == expected.verdict(0.5)
+            verdicts.append(got.verdict(0.5))
+        assert "FAIL" in verdicts, f"{name}: no defective part failed; the check proves little"
