@@ -68,7 +68,11 @@ def load_exported(path: str | Path, settings: RuntimeSettings | None = None) -> 
 
 
 def make_session(graph: bytes, settings: RuntimeSettings):
-    import onnxruntime as ort
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ExportFolderError("this installation has no ONNX Runtime, so it cannot run "
+                                "exported recipes; open the recipe's .adgui model file") from None
 
     options = ort.SessionOptions()
     levels = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
