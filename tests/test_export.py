@@ -249,3 +249,15 @@ def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
             assert got.verdict(0.5) == expected.verdict(0.5)
             verdicts.append(got.verdict(0.5))
         assert "FAIL" in verdicts, f"{name}: no defective part failed; the check proves little"
+
+
+def test_exported_folders_are_listed_as_recipes(exported, adgui_home):
+    import shutil
+
+    from adgui.pipeline.userdata import list_recipes, recipes_dir
+
+    folder = shutil.copytree(exported["padim"][1].path, recipes_dir() / "bottle-onnx")
+    (recipes_dir() / "not-a-recipe").mkdir()
+    listed = {recipe.name: recipe.path for recipe in list_recipes()}
+    assert listed == {"bottle-onnx (exported)": folder}
+    assert Inspector.open(listed["bottle-onnx (exported)"]).info.runtime == "onnx"

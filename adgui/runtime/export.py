@@ -15,17 +15,17 @@ executes them.
 from __future__ import annotations
 
 import io
+import json
 import math
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import onnx
 import torch
-import torch.nn.functional as F
 from onnx import TensorProto, helper
 from torch import nn
 
@@ -35,7 +35,7 @@ from algorithms.export import inference_module
 
 from .folder import FORMAT, VERSION, sha256, write_exported
 from .parity import ParityError, ParityReport
-from .session import RuntimeSettings, make_session, ExportedModel
+from .session import ExportedModel, RuntimeSettings, make_session
 
 OPSET = 17
 EXPORTABLE = ("padim", "patchcore", "cflow")
@@ -169,9 +169,6 @@ def _append_resize(model: onnx.ModelProto) -> None:
 
 def recipe_record(detector: Detector, source: Path | None) -> dict:
     """Everything about the recipe beside the graph, as plain JSON."""
-    from dataclasses import asdict
-    import json
-
     meta = json.loads(json.dumps(detector.meta, default=str))
     record = {
         "format": FORMAT,
