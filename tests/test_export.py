@@ -12,9 +12,9 @@ import pytest
 
 from adgui.pipeline.inspection import ExportedInspector, Inspector
 from adgui.runtime import (MAP_TOLERANCE, SCORE_TOLERANCE, ExportFolderError, ParityError,
-                           load_exported)
+                           RuntimeSettings, load_exported)
 from adgui.runtime.export import EXPORTABLE, ExportError, export_recipe
-from adgui.runtime.folder import GRAPH, MANIFEST, RECIPE
+from adgui.runtime.folder import GRAPH, MANIFEST, PROBES, RECIPE, read_exported, write_exported
 from algorithms import create_detector, save_detector
 from conftest import synthetic_part
 
@@ -82,10 +82,10 @@ def test_recipe_records_calibration_parity_and_source(exported):
     assert set(recipe["calibration"]) == {"image_threshold", "image_scale", "map_threshold", "map_scale"}
     assert recipe["parity"]["max_score_difference"] <= SCORE_TOLERANCE
     assert recipe["source_model"]["file"] == model_path.name
-    assert sorted(p.name for p in report.path.iterdir()) == sorted([GRAPH, MANIFEST, RECIPE])
+    assert sorted(p.name for p in report.path.iterdir()) == sorted([GRAPH, MANIFEST, PROBES, RECIPE])
 
 
-@pytest.mark.parametrize("victim", [RECIPE, GRAPH])
+@pytest.mark.parametrize("victim", [RECIPE, GRAPH, PROBES])
 def test_tampered_export_is_refused(exported, tmp_path, victim):
     import shutil
 
@@ -96,11 +96,27 @@ def test_tampered_export_is_refused(exported, tmp_path, victim):
         recipe["threshold"] = 0.9
         (folder / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
     else:
-        data = bytearray((folder / GRAPH).read_bytes())
+        data = bytearray((folder / victim).read_bytes())
         data[len(data) // 2] ^= 0x01
-        (folder / GRAPH).write_bytes(bytes(data))
+        (folder / victim).write_bytes(bytes(data))
     with pytest.raises(ExportFolderError, match=f"{victim} does not match its stored SHA-256"):
         Inspector.open(folder)
+
+
+def test_loading_checks_the_runtime_against_the_stored_torch_results(exported, tmp_path):
+    """Loading re-runs the stored test patterns: a runtime that drifts from the torch model
+    (here simulated by references 0.01 off) is refused even though every hash matches."""
+    import io
+
+    files = read_exported(exported["padim"][1].path)
+    assert load_exported(files.path).self_check.passed
+    shifted = {name: value + (0.01 if name.startswith("map_") else 0.0)
+               for name, value in files.probes.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **shifted)
+    folder = write_exported(tmp_path / "drifted", files.recipe, files.graph, buffer.getvalue())
+    with pytest.raises(ExportFolderError, match="does not reproduce the torch model"):
+        load_exported(folder, RuntimeSettings(device="cpu"))
 
 
 def test_missing_foreign_and_newer_folders_are_refused(exported, tmp_path):
@@ -261,3 +277,32 @@ def test_exported_folders_are_listed_as_recipes(exported, adgui_home):
     listed = {recipe.name: recipe.path for recipe in list_recipes()}
     assert listed == {"bottle-onnx (exported)": folder}
     assert Inspector.open(listed["bottle-onnx (exported)"]).info.runtime == "onnx"
+
+
+def test_bench_refuses_unknown_runtimes_and_torch_only_detectors(tmp_path):
+    from adgui.pipeline.benchmark import run_bench
+
+    with pytest.raises(ValueError, match="unknown runtime"):
+        run_bench(tmp_path, ["padim"], runtimes=("torch", "tensorflow"))
+    with pytest.raises(ValueError, match="ddad cannot be exported"):
+        run_bench(tmp_path, ["padim", "ddad"], runtimes=("torch", "onnx"))
+
+
+def test_bench_times_both_runtimes_in_one_run(tmp_path, capsys):
+    from adgui.cli import main
+    from adgui.resources import samples_dir
+
+    json_path = tmp_path / "bench.json"
+    assert main(["bench", "--data", str(samples_dir() / "good"), "--detectors", "padim",
+                 "--preset", "padim=fast", "--repeats", "3", "--weights", "none",
+                 "--set", "image_size=48", "--runtimes", "torch,onnx", "--json", str(json_path)]) == 0
+    rows = json.loads(json_path.read_text())
+    assert [(row["detector"], row["runtime"]) for row in rows] == [("padim", "torch"), ("padim", "onnx")]
+    torch_row, onnx_row = rows
+    assert onnx_row["device"].startswith("ONNX Runtime")
+    assert onnx_row["backbone_ms"] == torch_row["backbone_ms"], "one alternation, one backbone figure"
+    assert torch_row["speedup_vs_torch"] == 1.0
+    assert onnx_row["speedup_vs_torch"] == pytest.approx(
+        torch_row["end_to_end_ms"] / onnx_row["end_to_end_ms"], rel=0.02)
+    for row in rows:
+        assert row["latency_ms"] > 0 and row["end_to_end_ms"] > 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -33,7 +32,8 @@ from algorithms import Detector
 from algorithms.base import Progress, no_progress
 from algorithms.export import inference_module
 
-from .folder import FORMAT, VERSION, sha256, write_exported
+from .folder import FORMAT, VERSION, check_destination, sha256, write_exported
+from .images import probe_images
 from .parity import ParityError, ParityReport
 from .session import ExportedModel, RuntimeSettings, make_session
 
@@ -84,6 +84,7 @@ def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarr
                           f"only (exportable: {', '.join(EXPORTABLE)})")
     if not detector.is_fitted:
         raise ExportError("only a trained recipe can be exported")
+    check_destination(Path(out))  # before minutes of tracing and checking, not after
     device = detector.device
     try:  # traced and checked on the CPU: cuDNN's TF32 convolutions would fail the parity
         report = _export_on_cpu(detector.cpu().eval(), Path(out), images, names, source, progress,
@@ -109,15 +110,17 @@ def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
                  *(f"probe {p.shape[0]}x{p.shape[1]}" for p in probes)]
     parity = ParityReport()
     threshold = float(detector.threshold)
+    references = []
     for index, (name, image) in enumerate(zip(all_names, all_images)):
-        reference = detector.predict([image])
-        parity.add(name, (float(reference.scores[0]), reference.maps[0]), exported.predict(image),
-                   threshold)
+        prediction = detector.predict([image])
+        reference = (float(prediction.scores[0]), prediction.maps[0])
+        parity.add(name, reference, exported.predict(image), threshold)
+        references.append(reference)
         progress(0.3 + 0.65 * (index + 1) / len(all_images), f"parity: {name}")
     if not parity.passed:
         raise ParityError(parity)
     recipe["parity"] = parity.as_dict()
-    path = write_exported(out, recipe, graph)
+    path = write_exported(out, recipe, graph, probe_references(references[len(images):]))
     progress(1.0, "written")
     return ExportReport(path, detector.name, parity, len(graph), 0.0)
 
@@ -194,17 +197,13 @@ def recipe_record(detector: Detector, source: Path | None) -> dict:
     return record
 
 
-def probe_images(size: int) -> list[np.ndarray]:
-    """Deterministic test patterns at sizes that take each path of the resize: shrunk,
-    enlarged, and already at the working size."""
-    rng = np.random.default_rng(0)
-    probes = []
-    for height, width in ((size * 3 // 2, size * 5 // 3), (size * 3 // 5, size * 3 // 4), (size, size)):
-        y, x = np.mgrid[0:height, 0:width]
-        base = 128 + 60 * np.sin(x / width * 3 * math.pi) * np.cos(y / height * 2 * math.pi)
-        image = np.dstack([base, base[::-1], base[:, ::-1]]) + rng.normal(0, 12, (height, width, 3))
-        probes.append(np.clip(image, 0, 255).astype(np.uint8))
-    return probes
+def probe_references(references: list[tuple[float, np.ndarray]]) -> bytes:
+    """The torch model's scores and maps on the probe patterns, as a pickle-free .npz."""
+    arrays = {"scores": np.asarray([score for score, _ in references], dtype=np.float64)}
+    arrays.update({f"map_{i}": anomaly_map for i, (_, anomaly_map) in enumerate(references)})
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def parity_paths(items: Sequence[Path], limit: int) -> list[Path]:

@@ -3,6 +3,9 @@
     DIR/manifest.json   format, version, and the SHA-256 of every other file
     DIR/recipe.json     detector, calibration, threshold, ROI, metadata, parity figures
     DIR/model.onnx      the whole inference: uint8 image in, calibrated score and map out
+    DIR/probes.npz      the torch model's scores and maps on fixed test patterns, which
+                        loading runs again to check the runtime at hand (a GPU provider,
+                        another ONNX Runtime version) still gives the same results
 
 Everything is JSON or ONNX: nothing is unpickled. A file whose hash does not match the
 manifest is refused, so a damaged copy or a hand-edited threshold never inspects a part.
@@ -12,18 +15,23 @@ the manifest too (the audit trail is the place for that).
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 FORMAT = "adgui-exported-recipe"
 VERSION = 1
 MANIFEST = "manifest.json"
 RECIPE = "recipe.json"
 GRAPH = "model.onnx"
+PROBES = "probes.npz"
 
 
 class ExportFolderError(ValueError):
@@ -36,6 +44,7 @@ class ExportedFiles:
     path: Path
     recipe: dict
     graph: bytes  # the ONNX model exactly as hashed, so what runs is what was checked
+    probes: dict[str, np.ndarray]  # "scores" (3,) and "map_0".. "map_2", from the torch model
 
 
 def sha256(data: bytes) -> str:
@@ -59,8 +68,9 @@ def read_exported(path: str | Path) -> ExportedFiles:
     if not isinstance(manifest.get("version"), int) or manifest["version"] > VERSION:
         raise ExportFolderError(f"{path.name} was exported by a newer adgui; update to open it")
     hashes = manifest.get("files")
-    if not isinstance(hashes, dict) or {RECIPE, GRAPH} - set(hashes):
-        raise ExportFolderError(f"{path.name}: the manifest does not list {RECIPE} and {GRAPH}")
+    if not isinstance(hashes, dict) or {RECIPE, GRAPH, PROBES} - set(hashes):
+        raise ExportFolderError(f"{path.name}: the manifest does not list {RECIPE}, {GRAPH} "
+                                f"and {PROBES}")
     contents = {}
     for name, expected in hashes.items():
         if Path(name).name != name:  # the manifest names files of this folder only
@@ -78,21 +88,24 @@ def read_exported(path: str | Path) -> ExportedFiles:
         recipe = json.loads(contents[RECIPE].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ExportFolderError(f"{path.name}: {RECIPE} is not valid JSON") from exc
-    return ExportedFiles(path, recipe, contents[GRAPH])
+    try:
+        with np.load(io.BytesIO(contents[PROBES]), allow_pickle=False) as stored:
+            probes = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ExportFolderError(f"{path.name}: {PROBES} is damaged") from exc
+    return ExportedFiles(path, recipe, contents[GRAPH], probes)
 
 
-def write_exported(path: str | Path, recipe: dict, graph: bytes) -> Path:
+def write_exported(path: str | Path, recipe: dict, graph: bytes, probes: bytes) -> Path:
     """Write the folder beside `path`, then move it into place: a reader sees the old export
     or the complete new one. Refuses to replace a folder that is not an export."""
     path = Path(path)
-    if path.exists() and not is_exported_recipe(path):
-        if not path.is_dir() or any(path.iterdir()):
-            raise ExportFolderError(f"{path} exists and is not an exported recipe; "
-                                    f"choose a new folder")
+    check_destination(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
-        files = {RECIPE: json.dumps(recipe, indent=2, sort_keys=True).encode("utf-8"), GRAPH: graph}
+        files = {RECIPE: json.dumps(recipe, indent=2, sort_keys=True).encode("utf-8"), GRAPH: graph,
+                 PROBES: probes}
         for name, data in files.items():
             _write_synced(staging / name, data)
         manifest = {"format": FORMAT, "version": VERSION,
@@ -103,6 +116,14 @@ def write_exported(path: str | Path, recipe: dict, graph: bytes) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return path
+
+
+def check_destination(path: Path) -> None:
+    """An export may replace an earlier export or fill an empty folder, nothing else."""
+    if path.exists() and not is_exported_recipe(path):
+        if not path.is_dir() or any(path.iterdir()):
+            raise ExportFolderError(f"{path} exists and is not an exported recipe; "
+                                    f"choose a new folder")
 
 
 def _swap_in(staging: Path, path: Path) -> None:

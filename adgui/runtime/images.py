@@ -34,3 +34,17 @@ def graph_input(image: np.ndarray, size: int) -> np.ndarray:
     if resized.ndim == 2:  # mono: replicated to three channels after resizing, as for torch
         resized = np.repeat(resized[:, :, None], 3, axis=2)
     return np.ascontiguousarray(resized)
+
+
+def probe_images(size: int) -> list[np.ndarray]:
+    """Three fixed test patterns, at sizes that take each path of the resize (shrunk, enlarged,
+    untouched). Integer arithmetic only, so every machine makes the same pixels: the export
+    stores the torch model's results on them, and loading checks the runtime against those."""
+    probes = []
+    for index, (height, width) in enumerate(((size * 3 // 2, size * 5 // 3),
+                                             (size * 3 // 5, size * 3 // 4), (size, size))):
+        y, x, channel = np.mgrid[0:height, 0:width, 0:3].astype(np.int64)
+        waves = (x * (3 + index) + y * (2 + channel)) % 96  # stripes, a different slant per channel
+        noise = ((x * 73_856_093) ^ (y * 19_349_663) ^ ((channel + index) * 83_492_791)) % 41
+        probes.append((64 + waves + noise).astype(np.uint8))  # at most 64 + 95 + 40 = 199
+    return probes

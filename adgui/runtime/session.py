@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .folder import ExportFolderError, read_exported
-from .images import graph_input
+from .folder import ExportFolderError, ExportedFiles, read_exported
+from .images import graph_input, probe_images
+from .parity import ParityReport
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -33,6 +34,7 @@ class ExportedModel:
     recipe: dict
     session: object  # onnxruntime.InferenceSession
     providers: list[str] = field(default_factory=list)
+    self_check: ParityReport | None = None  # this runtime against the torch model, on loading
 
     @property
     def image_size(self) -> int:
@@ -60,11 +62,39 @@ class ExportedModel:
 
 
 def load_exported(path: str | Path, settings: RuntimeSettings | None = None) -> ExportedModel:
-    """Verify an exported folder against its manifest and open its graph."""
+    """Verify an exported folder against its manifest, open its graph, and check that this
+    runtime reproduces the torch model's results on the stored test patterns.
+
+    A GPU provider that fails the check (reduced precision, a driver's kernels) is dropped
+    for the CPU when the device was left to "auto"; anything else that fails is refused.
+    """
+    settings = settings or RuntimeSettings()
     files = read_exported(path)
     _check_recipe(files.recipe, files.path.name)
-    session = make_session(files.graph, settings or RuntimeSettings())
-    return ExportedModel(files.path, files.recipe, session, list(session.get_providers()))
+    model = _open_checked(files, settings)
+    if not model.self_check.passed and settings.device == "auto" and len(model.providers) > 1:
+        model = _open_checked(files, RuntimeSettings("cpu", settings.threads, settings.optimization))
+    if not model.self_check.passed:
+        raise ExportFolderError(
+            f"{files.path.name}: on {model.describe_device()} the exported graph does not "
+            f"reproduce the torch model's results ({model.self_check.summary()})")
+    return model
+
+
+def _open_checked(files: ExportedFiles, settings: RuntimeSettings) -> ExportedModel:
+    session = make_session(files.graph, settings)
+    model = ExportedModel(files.path, files.recipe, session, list(session.get_providers()))
+    report = ParityReport()
+    threshold = float(files.recipe["threshold"])
+    stored_scores = files.probes.get("scores", np.empty(0))
+    for index, image in enumerate(probe_images(model.image_size)):
+        stored_map = files.probes.get(f"map_{index}")
+        if index >= len(stored_scores) or stored_map is None:
+            raise ExportFolderError(f"{files.path.name}: the stored test results are incomplete")
+        report.add(f"test pattern {index}", (float(stored_scores[index]), stored_map),
+                   model.predict(image), threshold)
+    model.self_check = report
+    return model
 
 
 def make_session(graph: bytes, settings: RuntimeSettings):
