@@ -99,6 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--runtimes", default="torch",
                        help="comma-separated: torch (eager) and/or onnx (the exported graph on "
                             "ONNX Runtime), timed in the same run (default: torch)")
+    bench.add_argument("--threads", type=int, default=0,
+                       help="CPU threads for both runtimes (default: each runtime's own choice)")
     bench.add_argument("--json", type=Path)
     bench.set_defaults(handler=_bench)
 
@@ -231,7 +233,7 @@ def _bench(args) -> int:
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
     runtimes = tuple(name.strip() for name in args.runtimes.split(",") if name.strip())
     results = run_bench(data, detectors, presets, args.repeats, args.device, _progress_printer(),
-                        overrides=_overrides(args), runtimes=runtimes)
+                        overrides=_overrides(args), runtimes=runtimes, threads=args.threads)
     columns = ("detector", "runtime", "note", "fit_seconds", "latency_ms", "backbone_ms",
                "ratio_to_backbone", "full_backbone_ms", "end_to_end_ms", "speedup_vs_torch",
                "peak_memory_mb")

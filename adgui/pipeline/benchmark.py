@@ -52,11 +52,13 @@ class BenchResult:
 
 def run_bench(data: str | Path, detectors: list[str], presets: dict[str, str] | None = None,
               repeats: int = 30, device: str = "cpu", progress: Progress | None = None,
-              overrides: dict | None = None, runtimes: tuple[str, ...] = ("torch",)) -> list[dict]:
+              overrides: dict | None = None, runtimes: tuple[str, ...] = ("torch",),
+              threads: int = 0) -> list[dict]:
     """Bench every detector in its own process; returns one dict per measured configuration
     and runtime.
 
-    `overrides` (backbone, weights, any setting) apply to every detector.
+    `overrides` (backbone, weights, any setting) apply to every detector. `threads` > 0 sets
+    the CPU threads of both runtimes (0: each runtime's default).
     """
     progress = progress or no_progress
     presets, overrides = presets or {}, overrides or {}
@@ -78,16 +80,21 @@ def run_bench(data: str | Path, detectors: list[str], presets: dict[str, str] | 
         progress(index / len(detectors), f"benchmarking {name}")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             results.extend(pool.submit(bench_detector, str(data), name, presets.get(name, "default"),
-                                       repeats, device, overrides, tuple(runtimes)).result())
+                                       repeats, device, overrides, tuple(runtimes),
+                                       threads).result())
     progress(1.0, "done")
     return results
 
 
 def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
-                   overrides: dict | None = None, runtimes: tuple[str, ...] = ("torch",)) -> list[dict]:
+                   overrides: dict | None = None, runtimes: tuple[str, ...] = ("torch",),
+                   threads: int = 0) -> list[dict]:
     """Fit one detector on the training images of `data` and time it (runs in a child process)."""
     import timm
     import torch
+
+    if threads > 0:
+        torch.set_num_threads(threads)
 
     from algorithms import create_detector
     from algorithms.datasets import read_images, training_images
@@ -117,7 +124,7 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
             calls["backbone"] = lambda: backbone(backbone.normalize(sample))
         calls["full"] = lambda: full_network(sample)
         calls["predict"] = lambda: detector.predict(original)
-        exported = export_for_bench(detector, originals) if "onnx" in runtimes else None
+        exported = export_for_bench(detector, originals, threads) if "onnx" in runtimes else None
         if exported is not None:
             resized = graph_input(original[0], detector.config.image_size)
             calls["onnx_graph"] = lambda: exported.run_resized(resized)
@@ -157,16 +164,16 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
     return results
 
 
-def export_for_bench(detector, images):
+def export_for_bench(detector, images, threads: int = 0):
     """The detector exported to a scratch folder (parity-checked) and loaded for timing."""
     import tempfile
 
-    from adgui.runtime import load_exported
+    from adgui.runtime import RuntimeSettings, load_exported
     from adgui.runtime.export import export_recipe
 
     with tempfile.TemporaryDirectory() as scratch:
         export_recipe(detector, Path(scratch) / "recipe", images)
-        return load_exported(Path(scratch) / "recipe")
+        return load_exported(Path(scratch) / "recipe", RuntimeSettings(device="cpu", threads=threads))
 
 
 def alternating_medians(calls: dict[str, Callable[[], object]], repeats: int,
