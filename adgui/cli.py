@@ -4,7 +4,8 @@
     adgui eval --model model.adgui --data CATEGORY_DIR [--json FILE]
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
-    adgui bench --data DIR [--detectors padim,patchcore] [--json FILE]
+    adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
+    adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui self-test
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
@@ -86,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Prints PART_ID, VERDICT (PASS, FAIL, NOT_JUDGED, ERROR), SCORE, "
                     "trigger-to-verdict ms and a reason, tab-separated, one line per part.")
     inspect.add_argument("inputs", nargs="*", type=Path, help="image files or folders")
-    inspect.add_argument("--model", required=True, type=Path)
+    inspect.add_argument("--model", required=True, type=Path,
+                         help="a trained model file, or an exported recipe folder")
     inspect.add_argument("--source", metavar="KIND:VALUE",
                          help="instead of files: folder:DIR, video:FILE, opencv:INDEX, "
                               "pylon:SERIAL, genicam:SERIAL (with --cti FILE)")
@@ -123,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--weights", help="'imagenet' (offline), or a weights file for the backbone")
     bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a setting of every detector, e.g. --set image_size=320")
+    bench.add_argument("--runtimes", default="torch",
+                       help="comma-separated: torch (eager) and/or onnx (the exported graph on "
+                            "ONNX Runtime), timed in the same run (default: torch)")
+    bench.add_argument("--threads", type=int, default=0,
+                       help="CPU threads for both runtimes (default: each runtime's own choice)")
     bench.add_argument("--json", type=Path)
     bench.add_argument("--parts", action="store_true",
                        help="the station in part mode instead: trigger-to-verdict latency and the "
@@ -140,6 +147,18 @@ def _parser() -> argparse.ArgumentParser:
                                                   "in a temporary folder)")
     soak.add_argument("--json", type=Path)
     soak.set_defaults(handler=_soak)
+
+    export = commands.add_parser("export", help="export a trained model to an ONNX recipe folder, "
+                                                "checked against the torch model")
+    export.add_argument("--model", required=True, type=Path, help="a trained model file")
+    export.add_argument("--out", required=True, type=Path, help="folder to write (a new one, "
+                        "or an earlier export of the recipe)")
+    export.add_argument("--data", nargs="*", type=Path, default=[],
+                        help="images, folders or an MVTec category for the parity check "
+                             "(generated test patterns are always added)")
+    export.add_argument("--max-images", type=int, default=32,
+                        help="at most this many --data images, spread evenly (default 32)")
+    export.set_defaults(handler=_export)
 
     _add_access_commands(commands)
 
@@ -431,10 +450,12 @@ def _bench(args) -> int:
     presets = dict(item.split("=", 1) for item in args.preset)
     data = args.data or samples_dir() / "good"
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
+    runtimes = tuple(name.strip() for name in args.runtimes.split(",") if name.strip())
     results = run_bench(data, detectors, presets, args.repeats, args.device, _progress_printer(),
-                        overrides=_overrides(args))
-    columns = ("detector", "note", "fit_seconds", "latency_ms", "backbone_ms", "ratio_to_backbone",
-               "full_backbone_ms", "end_to_end_ms", "peak_memory_mb")
+                        overrides=_overrides(args), runtimes=runtimes, threads=args.threads)
+    columns = ("detector", "runtime", "note", "fit_seconds", "latency_ms", "backbone_ms",
+               "ratio_to_backbone", "full_backbone_ms", "end_to_end_ms", "speedup_vs_torch",
+               "peak_memory_mb")
     print("\t".join(columns), file=sys.stderr)
     for row in results:
         print("\t".join(str(row[column]) for column in columns), file=sys.stderr)
@@ -456,13 +477,7 @@ def _bench_parts(args) -> int:
         raise ValueError("--parts needs --model (a trained model file)")
     result = run_part_bench(args.model, args.data or samples_dir() / "good", args.hold, args.queue,
                             args.device, _progress_printer())
-    text = json.dumps(_json_safe(result), indent=2)
-    print(text)
-    if args.json:
-        from algorithms.files import atomic_write
-
-        with atomic_write(args.json, "w") as stream:
-            stream.write(text + "\n")
+    _print_json(result, args.json)
     return EXIT_OK
 
 
@@ -482,6 +497,28 @@ def _print_json(value, path: Path | None) -> None:
 
         with atomic_write(path, "w") as stream:
             stream.write(text + "\n")
+
+
+def _export(args) -> int:
+    from algorithms import load_detector
+    from algorithms.datasets import read_images
+    from adgui.runtime.export import export_recipe, parity_paths
+    from adgui.runtime.parity import ParityError
+
+    detector = load_detector(args.model, "cpu")
+    paths = parity_paths(args.data, args.max_images)
+    images = read_images(paths)
+    try:
+        report = export_recipe(detector, args.out, images, [str(p) for p in paths],
+                               source=args.model, progress=_progress_printer("export"))
+    except ParityError as error:
+        print(json.dumps({"written": False, "parity": error.report.as_dict()}, indent=2))
+        raise
+    print(json.dumps({"written": True, "out": str(report.path), "detector": report.detector,
+                      "graph_mb": round(report.graph_bytes / 2**20, 1),
+                      "seconds": round(report.seconds, 1), "parity": report.parity.as_dict()},
+                     indent=2))
+    return EXIT_OK
 
 
 def _self_test(args) -> int:

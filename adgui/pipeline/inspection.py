@@ -1,13 +1,23 @@
-"""Inspecting images with a trained model: scores, maps and verdicts."""
+"""Inspecting images with a trained model: scores, maps and verdicts.
+
+`Inspector.open` takes either a torch model file (`.adgui`) or an exported recipe folder;
+both give the same `InspectionResult` and `ModelInfo`, so the window, `adgui inspect` and
+the station need not know which runtime is underneath. Opening an exported recipe imports
+no torch.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Union
 
 import numpy as np
 
-from algorithms import Detector, load_detector
-from algorithms.device import describe_device
+from adgui.runtime import ExportedModel, RuntimeSettings, is_exported_recipe, load_exported
+
+if TYPE_CHECKING:
+    from algorithms import Detector
 
 
 @dataclass
@@ -29,20 +39,28 @@ class ModelInfo:
     threshold: float
     calibration_scores: np.ndarray  # held-out good images, calibrated
     meta: dict
+    runtime: str = "torch"  # "torch" or "onnx" (an exported recipe)
 
 
 class Inspector:
-    """A loaded model ready to inspect one image after another."""
+    """A loaded torch model ready to inspect one image after another."""
 
-    def __init__(self, detector: Detector):
+    def __init__(self, detector: "Detector"):
         self.detector = detector
 
     @classmethod
-    def open(cls, path, device: str = "auto") -> "Inspector":
+    def open(cls, path, device: str = "auto") -> Union["Inspector", "ExportedInspector"]:
+        """A torch model file, or an exported recipe folder (run on ONNX Runtime)."""
+        if is_exported_recipe(path):
+            return ExportedInspector(load_exported(path, RuntimeSettings(device=device)))
+        from algorithms import load_detector
+
         return cls(load_detector(path, device))
 
     @property
     def info(self) -> ModelInfo:
+        from algorithms.device import describe_device
+
         detector = self.detector
         return ModelInfo(
             name=str(detector.meta.get("name", detector.name)),
@@ -59,3 +77,31 @@ class Inspector:
         prediction = self.detector.predict([image])
         elapsed = (time.perf_counter() - started) * 1000.0
         return InspectionResult(float(prediction.scores[0]), prediction.maps[0], elapsed)
+
+
+class ExportedInspector:
+    """An exported recipe on ONNX Runtime, with the torch Inspector's surface."""
+
+    def __init__(self, model: ExportedModel):
+        self.model = model
+
+    @property
+    def info(self) -> ModelInfo:
+        recipe = self.model.recipe
+        meta = dict(recipe["meta"])
+        return ModelInfo(
+            name=str(meta.get("name", Path(self.model.path).name)),
+            detector=str(recipe["detector"]),
+            backbone=str(recipe["backbone"]),
+            device=self.model.describe_device(),
+            threshold=float(recipe["threshold"]),
+            calibration_scores=np.asarray(recipe["calibration_scores"], dtype=np.float32),
+            meta=meta,
+            runtime="onnx",
+        )
+
+    def inspect(self, image: np.ndarray) -> InspectionResult:
+        started = time.perf_counter()
+        score, anomaly_map = self.model.predict(image)
+        elapsed = (time.perf_counter() - started) * 1000.0
+        return InspectionResult(score, anomaly_map, elapsed)

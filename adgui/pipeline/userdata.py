@@ -52,9 +52,13 @@ def todays_log_path() -> Path:
 
 
 def list_recipes() -> list[Recipe]:
-    """Saved recipes, newest first."""
+    """Saved recipes, newest first: model files, and exported recipe folders (ONNX Runtime)."""
+    from adgui.runtime import is_exported_recipe
+
     recipes = [Recipe(path.stem, path, datetime.fromtimestamp(path.stat().st_mtime))
                for path in recipes_dir().glob(f"*{RECIPE_SUFFIX}") if path.is_file()]
+    recipes += [Recipe(f"{path.name} (exported)", path, datetime.fromtimestamp(path.stat().st_mtime))
+                for path in recipes_dir().iterdir() if is_exported_recipe(path)]
     return sorted(recipes, key=lambda recipe: recipe.modified, reverse=True)
 
 

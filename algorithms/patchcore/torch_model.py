@@ -121,8 +121,11 @@ class Patchcore(Detector):
             better = value < best
             best = torch.where(better, value, best)
             best_index = torch.where(better, index + start, best_index)
-        squared = best + queries.pow(2).sum(1)
-        return squared.clamp_min(0).sqrt(), best_index
+        # The expanded form above cancels badly for near matches (float32 error grows with
+        # |q|^2, not with the distance), so the winner's distance is recomputed directly: exact,
+        # and the same on every runtime (the exported graph must agree to 1e-3 on the map).
+        difference = queries - self.memory_bank.index_select(0, best_index)  # (Q, D)
+        return torch.linalg.vector_norm(difference, dim=1), best_index
 
     def _reweighted_scores(self, patches, distance, nearest) -> torch.Tensor:
         """Paper eq. 7: s = (1 - softmax over m*'s b bank neighbours, at m*) * s*."""

@@ -1,0 +1,225 @@
+"""Exporting a trained recipe to ONNX, checked against the torch model before it is written.
+
+The graph is the whole inference of one image at the recipe's working size: uint8 RGB in,
+the backbone's normalisation, the backbone, the detector's head (PaDiM's Mahalanobis
+distances, PatchCore's nearest-neighbour search and reweighting, CFlow's decoders), the
+upsampling and blur, the calibration, and the bilinear resize of the map to the original
+image's size (given as a second input). The shrink to the working size happens before the
+graph, with the same OpenCV filter as the torch path (see `images.py`).
+
+DDAD stays torch-only: its inference is a reverse-diffusion loop of several UNet passes,
+run in bfloat16 on a GPU, so an fp32 graph could not meet the 1e-4 score parity against
+the path that actually runs there, and on a CPU the UNet passes dominate whatever runtime
+executes them.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper
+from torch import nn
+
+from algorithms import Detector
+from algorithms.base import Progress, no_progress
+from algorithms.export import inference_module
+
+from .folder import FORMAT, VERSION, check_destination, sha256, write_exported
+from .images import probe_images
+from .parity import ParityError, ParityReport
+from .session import ExportedModel, RuntimeSettings, make_session
+
+OPSET = 17
+EXPORTABLE = ("padim", "patchcore", "cflow")
+
+
+class ExportError(RuntimeError):
+    """A recipe that cannot be exported (detector without a graph, untrained model)."""
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    detector: str
+    parity: ParityReport
+    graph_bytes: int
+    seconds: float
+
+
+class CalibratedGraph(nn.Module):
+    """uint8 (S, S, 3) RGB -> calibrated score (1,) and map (1, 1, S, S) at the working size."""
+
+    def __init__(self, detector: Detector):
+        super().__init__()
+        self.model = inference_module(detector)
+        for name in ("image_threshold", "image_scale", "map_threshold", "map_scale"):
+            self.register_buffer(name, getattr(detector, name).detach().cpu().float().clone())
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = image.permute(2, 0, 1).unsqueeze(0).float() / 255.0  # (1, 3, S, S) in [0, 1]
+        scores, maps = self.model(x)  # (1,), (1, S, S) raw
+        scores = 0.5 + 0.5 * (scores - self.image_threshold) / self.image_scale
+        maps = 0.5 + 0.5 * (maps - self.map_threshold) / self.map_scale
+        return scores, maps.unsqueeze(1)
+
+
+def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarray] = (),
+                  names: Sequence[str] = (), source: Path | None = None,
+                  progress: Progress | None = None,
+                  settings: RuntimeSettings | None = None) -> ExportReport:
+    """Export a fitted detector to the folder `out` after the parity check on `images`
+    (plus a few generated probe images). Raises ParityError, writing nothing, on a mismatch."""
+    progress = progress or no_progress
+    started = time.perf_counter()
+    if detector.name not in EXPORTABLE:
+        raise ExportError(f"the {detector.name} detector cannot be exported: it runs with torch "
+                          f"only (exportable: {', '.join(EXPORTABLE)})")
+    if not detector.is_fitted:
+        raise ExportError("only a trained recipe can be exported")
+    check_destination(Path(out))  # before minutes of tracing and checking, not after
+    device = detector.device
+    try:  # traced and checked on the CPU: cuDNN's TF32 convolutions would fail the parity
+        report = _export_on_cpu(detector.cpu().eval(), Path(out), images, names, source, progress,
+                                settings or RuntimeSettings(device="cpu"))
+    finally:
+        detector.to(device)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
+                   names: Sequence[str], source: Path | None, progress: Progress,
+                   settings: RuntimeSettings) -> ExportReport:
+    progress(0.0, "tracing the graph")
+    graph = build_graph(detector)
+    progress(0.3, "checking parity with the torch model")
+    recipe = recipe_record(detector, source)
+    session = make_session(graph, settings)
+    exported = ExportedModel(out, recipe, session, list(session.get_providers()))
+    probes = probe_images(detector.config.image_size)
+    all_images = [*images, *probes]
+    all_names = [*(names or [f"image {i}" for i in range(len(images))]),
+                 *(f"probe {p.shape[0]}x{p.shape[1]}" for p in probes)]
+    parity = ParityReport()
+    threshold = float(detector.threshold)
+    references = []
+    for index, (name, image) in enumerate(zip(all_names, all_images)):
+        prediction = detector.predict([image])
+        reference = (float(prediction.scores[0]), prediction.maps[0])
+        parity.add(name, reference, exported.predict(image), threshold)
+        references.append(reference)
+        progress(0.3 + 0.65 * (index + 1) / len(all_images), f"parity: {name}")
+    if not parity.passed:
+        raise ParityError(parity)
+    recipe["parity"] = parity.as_dict()
+    path = write_exported(out, recipe, graph, probe_references(references[len(images):]))
+    progress(1.0, "written")
+    return ExportReport(path, detector.name, parity, len(graph), 0.0)
+
+
+def build_graph(detector: Detector) -> bytes:
+    """Trace the calibrated inference and append the resize to the original size."""
+    size = detector.config.image_size
+    module = CalibratedGraph(detector).eval()
+    example = torch.zeros(size, size, 3, dtype=torch.uint8)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
+        # onnxscript; this graph has no control flow, so tracing captures it whole.
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(module, (example,), buffer, input_names=["image"],
+                              output_names=["score", "calibrated_map"], opset_version=OPSET,
+                              dynamo=False, do_constant_folding=True)
+        except Exception as exc:  # noqa: BLE001 - the exporter's messages run to pages
+            first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise ExportError(f"the {detector.name} model could not be traced to ONNX "
+                              f"({first_line})") from exc
+    model = onnx.load_from_string(buffer.getvalue())
+    _append_resize(model)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def _append_resize(model: onnx.ModelProto) -> None:
+    """calibrated_map (1, 1, S, S) -> map (H, W), H and W from the int64 input `size`.
+
+    Resize in `pytorch_half_pixel` linear mode is what F.interpolate(bilinear,
+    align_corners=False) exports to, so the map matches `algorithms.tensors.resize_maps`.
+    """
+    graph = model.graph
+    graph.input.append(helper.make_tensor_value_info("size", TensorProto.INT64, [2]))
+    graph.initializer.append(helper.make_tensor("map_lead", TensorProto.INT64, [2], [1, 1]))
+    graph.node.extend([
+        helper.make_node("Concat", ["map_lead", "size"], ["map_sizes"], axis=0),
+        helper.make_node("Resize", ["calibrated_map", "", "", "map_sizes"], ["map_full"],
+                         mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+        helper.make_node("Reshape", ["map_full", "size"], ["map"]),
+    ])
+    kept = [output for output in graph.output if output.name != "calibrated_map"]
+    del graph.output[:]
+    graph.output.extend(kept)
+    graph.output.append(helper.make_tensor_value_info("map", TensorProto.FLOAT, ["height", "width"]))
+
+
+def recipe_record(detector: Detector, source: Path | None) -> dict:
+    """Everything about the recipe beside the graph, as plain JSON."""
+    meta = json.loads(json.dumps(detector.meta, default=str))
+    record = {
+        "format": FORMAT,
+        "version": VERSION,
+        "detector": detector.name,
+        "backbone": detector.config.backbone,
+        "image_size": detector.config.image_size,
+        "config": json.loads(json.dumps(asdict(detector.config), default=str)),
+        "calibration": {name: float(getattr(detector, name)) for name in
+                        ("image_threshold", "image_scale", "map_threshold", "map_scale")},
+        "threshold": float(detector.threshold),
+        "calibration_scores": [float(v) for v in detector.calibration_scores.cpu().tolist()],
+        "roi": meta.get("roi"),  # none yet: recipes have no ROI before the ROI feature lands
+        "meta": meta,
+        "graph": {"opset": OPSET, "inputs": {"image": "uint8 (S, S, 3) RGB at image_size",
+                                              "size": "int64 (2,) original height, width"},
+                  "outputs": {"score": "float32 (1,) calibrated", "map": "float32 (H, W) calibrated"}},
+        "exported_with": {"torch": torch.__version__, "onnx": onnx.__version__},
+    }
+    if source is not None and Path(source).is_file():
+        record["source_model"] = {"file": Path(source).name,
+                                  "sha256": sha256(Path(source).read_bytes())}
+    return record
+
+
+def probe_references(references: list[tuple[float, np.ndarray]]) -> bytes:
+    """The torch model's scores and maps on the probe patterns, as a pickle-free .npz."""
+    arrays = {"scores": np.asarray([score for score, _ in references], dtype=np.float64)}
+    arrays.update({f"map_{i}": anomaly_map for i, (_, anomaly_map) in enumerate(references)})
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def parity_paths(items: Sequence[Path], limit: int) -> list[Path]:
+    """Image files for the parity check: files as given; a folder's images; an MVTec
+    category's test images of every type. Evenly spread over the list when over `limit`."""
+    from algorithms.images import list_images
+
+    paths: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir() and (item / "test").is_dir():
+            for kind in sorted(p for p in (item / "test").iterdir() if p.is_dir()):
+                paths.extend(list_images(kind))
+        elif item.is_dir():
+            paths.extend(list_images(item))
+        else:
+            paths.append(item)
+    if len(paths) > limit > 0:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
+    return paths

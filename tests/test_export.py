@@ -1,0 +1,308 @@
+"""Exported recipes: export -> load -> the torch model's verdicts, scores and maps; tampered
+or foreign folders refused; a failed parity check writes nothing."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from adgui.pipeline.inspection import ExportedInspector, Inspector
+from adgui.runtime import (MAP_TOLERANCE, SCORE_TOLERANCE, ExportFolderError, ParityError,
+                           RuntimeSettings, load_exported)
+from adgui.runtime.export import EXPORTABLE, ExportError, export_recipe
+from adgui.runtime.folder import GRAPH, MANIFEST, PROBES, RECIPE, read_exported, write_exported
+from algorithms import create_detector, save_detector
+from conftest import synthetic_part
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"weights": "none", "image_size": 32}  # random backbones: parity does not need ImageNet
+
+
+def odd_sized(rng, defect: bool) -> np.ndarray:
+    """Parts of several sizes, so the resize before the graph and the map's resize after it
+    both run (shrinking, enlarging)."""
+    height, width = (int(v) for v in rng.integers(45, 110, size=2))
+    return synthetic_part(rng, size=(height, width), defect=defect)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Every exportable detector, fitted on synthetic parts, saved and exported once."""
+    rng = np.random.default_rng(3)
+    good = [synthetic_part(rng) for _ in range(12)]
+    root = tmp_path_factory.mktemp("exported")
+    out = {}
+    for name in EXPORTABLE:
+        # PaDiM on its default stride-8 grid, which averages the first stage over its cells.
+        extra = {"grid_stride": 8} if name == "padim" else {}
+        detector = create_detector(name, "fast", device="cpu", **TINY, **extra)
+        detector.fit(good)
+        detector.meta = {"name": f"tiny {name}"}
+        model_path = save_detector(detector, root / f"{name}.adgui")
+        report = export_recipe(detector, root / name, good[:2], source=model_path)
+        out[name] = (model_path, report)
+    return out
+
+
+@pytest.mark.parametrize("name", EXPORTABLE)
+def test_export_gives_the_torch_verdicts_scores_and_maps(exported, name):
+    model_path, report = exported[name]
+    assert report.parity.passed and report.parity.images == 5  # 2 given + 3 probe patterns
+    torch_inspector = Inspector.open(model_path, "cpu")
+    onnx_inspector = Inspector.open(report.path, "cpu")
+    assert isinstance(onnx_inspector, ExportedInspector)
+    torch_info, onnx_info = torch_inspector.info, onnx_inspector.info
+    assert (onnx_info.runtime, torch_info.runtime) == ("onnx", "torch")
+    assert (onnx_info.name, onnx_info.detector, onnx_info.backbone, onnx_info.threshold) == (
+        torch_info.name, torch_info.detector, torch_info.backbone, torch_info.threshold)
+    np.testing.assert_allclose(onnx_info.calibration_scores, torch_info.calibration_scores, atol=1e-6)
+    rng = np.random.default_rng(11)
+    images = [odd_sized(rng, defect=index % 2 == 1) for index in range(6)]
+    mono = images[0][:, :, 1]  # a mono camera's frame: replicated to RGB on both paths
+    for image in [*images, mono]:
+        rgb = image if image.ndim == 3 else np.repeat(image[:, :, None], 3, axis=2)
+        expected, got = torch_inspector.inspect(rgb), onnx_inspector.inspect(image)
+        assert got.anomaly_map.shape == image.shape[:2]
+        assert got.anomaly_map.dtype == np.float32
+        assert abs(got.score - expected.score) <= SCORE_TOLERANCE
+        assert np.abs(got.anomaly_map - expected.anomaly_map).max() <= MAP_TOLERANCE
+        assert got.verdict(0.5) == expected.verdict(0.5)
+    # The graph really ran: defective parts score apart from good ones on both runtimes.
+    assert np.ptp([onnx_inspector.inspect(image).score for image in images]) > 10 * SCORE_TOLERANCE
+
+
+def test_recipe_records_calibration_parity_and_source(exported):
+    model_path, report = exported["padim"]
+    recipe = json.loads((report.path / RECIPE).read_text())
+    assert recipe["detector"] == "padim" and recipe["image_size"] == TINY["image_size"]
+    assert set(recipe["calibration"]) == {"image_threshold", "image_scale", "map_threshold", "map_scale"}
+    assert recipe["parity"]["max_score_difference"] <= SCORE_TOLERANCE
+    assert recipe["source_model"]["file"] == model_path.name
+    assert sorted(p.name for p in report.path.iterdir()) == sorted([GRAPH, MANIFEST, PROBES, RECIPE])
+
+
+@pytest.mark.parametrize("victim", [RECIPE, GRAPH, PROBES])
+def test_tampered_export_is_refused(exported, tmp_path, victim):
+    import shutil
+
+    folder = shutil.copytree(exported["padim"][1].path, tmp_path / "copy")
+    load_exported(folder)  # the untouched copy loads
+    if victim == RECIPE:  # the quiet edit someone might try: a laxer threshold
+        recipe = json.loads((folder / RECIPE).read_text())
+        recipe["threshold"] = 0.9
+        (folder / RECIPE).write_text(json.dumps(recipe, indent=2, sort_keys=True))
+    else:
+        data = bytearray((folder / victim).read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (folder / victim).write_bytes(bytes(data))
+    with pytest.raises(ExportFolderError, match=f"{victim} does not match its stored SHA-256"):
+        Inspector.open(folder)
+
+
+def test_loading_checks_the_runtime_against_the_stored_torch_results(exported, tmp_path):
+    """Loading re-runs the stored test patterns: a runtime that drifts from the torch model
+    (here simulated by references 0.01 off) is refused even though every hash matches."""
+    import io
+
+    files = read_exported(exported["padim"][1].path)
+    assert load_exported(files.path).self_check.passed
+    shifted = {name: value + (0.01 if name.startswith("map_") else 0.0)
+               for name, value in files.probes.items()}
+    buffer = io.BytesIO()
+    np.savez(buffer, **shifted)
+    folder = write_exported(tmp_path / "drifted", files.recipe, files.graph, buffer.getvalue())
+    with pytest.raises(ExportFolderError, match="does not reproduce the torch model"):
+        load_exported(folder, RuntimeSettings(device="cpu"))
+
+
+def test_missing_foreign_and_newer_folders_are_refused(exported, tmp_path):
+    import shutil
+
+    folder = shutil.copytree(exported["padim"][1].path, tmp_path / "copy")
+    manifest = json.loads((folder / MANIFEST).read_text())
+    (folder / GRAPH).unlink()
+    with pytest.raises(ExportFolderError, match=f"{GRAPH} is missing"):
+        load_exported(folder)
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "version": 99}))
+    with pytest.raises(ExportFolderError, match="newer adgui"):
+        load_exported(folder)
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "format": "something-else"}))
+    with pytest.raises(ExportFolderError, match="not an exported adgui recipe"):
+        load_exported(folder)
+    (folder / MANIFEST).write_text("{ damaged")
+    with pytest.raises(ExportFolderError, match="damaged"):
+        load_exported(folder)
+
+
+def test_failed_parity_writes_nothing_and_keeps_the_old_export(exported, tmp_path, monkeypatch):
+    import shutil
+
+    import adgui.runtime.export as export_module
+
+    model_path, report = exported["padim"]
+    detector = Inspector.open(model_path, "cpu").detector
+    target = shutil.copytree(report.path, tmp_path / "recipe")  # an earlier export to replace
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    real_build = export_module.build_graph
+
+    def shifted_graph(model):  # a graph whose maps sit 0.01 off the torch model's
+        model.map_threshold -= 0.02 * model.map_scale
+        try:
+            return real_build(model)
+        finally:
+            model.map_threshold += 0.02 * model.map_scale
+
+    monkeypatch.setattr(export_module, "build_graph", shifted_graph)
+    with pytest.raises(ParityError, match="largest map difference") as caught:
+        export_recipe(detector, target, [])
+    assert caught.value.report.max_map_difference == pytest.approx(0.01, abs=MAP_TOLERANCE)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before
+    with pytest.raises(ParityError):
+        export_recipe(detector, tmp_path / "new", [])
+    assert not (tmp_path / "new").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["recipe"], "no staging folder left behind"
+
+
+def test_export_refuses_ddad_and_foreign_folders(exported, tmp_path, good_images):
+    detector = create_detector("ddad", "fast", device="cpu", **TINY)
+    with pytest.raises(ExportError, match="ddad detector cannot be exported"):
+        export_recipe(detector, tmp_path / "ddad", [])
+    keep = tmp_path / "documents"
+    keep.mkdir()
+    (keep / "notes.txt").write_text("mine")
+    padim = Inspector.open(exported["padim"][0], "cpu").detector
+    with pytest.raises(ExportFolderError, match="not an exported recipe"):
+        export_recipe(padim, keep, [])
+    assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_runtime_resize_is_the_torch_paths_resize():
+    from algorithms.tensors import resize_rgb as torch_path_resize
+    from adgui.runtime.images import resize_rgb
+
+    rng = np.random.default_rng(0)
+    for height, width in ((900, 900), (31, 57), (256, 256), (300, 200)):
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        assert np.array_equal(resize_rgb(image, 256), torch_path_resize(image, 256))
+
+
+def test_wrong_images_get_a_clear_message(exported):
+    inspector = Inspector.open(exported["padim"][1].path)
+    with pytest.raises(ValueError, match="8-bit"):
+        inspector.inspect(np.zeros((40, 40, 3), np.float64))
+    with pytest.raises(ValueError, match="RGB"):
+        inspector.inspect(np.zeros((40, 40, 4), np.uint8))
+
+
+def test_exported_inspection_imports_no_torch(exported):
+    """The station's path: open an exported recipe and inspect, with torch never imported."""
+    code = (
+        "import sys, numpy as np\n"
+        "from adgui.pipeline.inspection import Inspector\n"
+        f"inspector = Inspector.open({str(exported['cflow'][1].path)!r})\n"
+        "result = inspector.inspect(np.full((50, 60, 3), 90, np.uint8))\n"
+        "assert result.anomaly_map.shape == (50, 60)\n"
+        "print(sorted(m for m in ('torch', 'timm', 'algorithms') if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_cli_export_then_inspect_gives_the_same_verdicts(tiny_model, tmp_path, capsys):
+    from adgui.cli import main
+    from conftest import write_parts
+
+    images = [*write_parts(tmp_path / "parts", 3, seed=5),
+              *write_parts(tmp_path / "parts", 3, defect=True, seed=6, prefix="bad")]
+    out = tmp_path / "tiny.export"
+    assert main(["export", "--model", str(tiny_model), "--out", str(out),
+                 "--data", str(tmp_path / "parts")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["written"] and printed["parity"]["images"] == len(images) + 3
+
+    def verdicts(model: Path) -> dict[str, tuple[str, float]]:
+        assert main(["inspect", "--model", str(model), "--device", "cpu", *map(str, images)]) == 0
+        rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+        return {row[0]: (row[1], float(row[2])) for row in rows}
+
+    torch_rows, onnx_rows = verdicts(tiny_model), verdicts(out)
+    assert torch_rows.keys() == onnx_rows.keys() == {str(p) for p in images}
+    for path, (verdict, score) in torch_rows.items():
+        assert onnx_rows[path][0] == verdict
+        assert abs(onnx_rows[path][1] - score) <= 1.5e-4  # printed to 4 decimals
+    assert {verdict for verdict, _ in onnx_rows.values()} == {"PASS", "FAIL"}
+
+
+@pytest.mark.slow
+def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
+    """Real parts, real backbones: every exportable detector trained on bottle, exported with
+    the parity check on test images, then inspected on other test images by both runtimes."""
+    from adgui.pipeline.training import train_model
+    from algorithms.datasets import read_images
+    from algorithms.images import list_images
+
+    test_images = sorted(p for kind in (bottle / "test").iterdir() for p in list_images(kind))
+    parity_paths, check_paths = test_images[0::8], test_images[3::8]  # every defect type, both
+    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01}, "cflow": {"epochs": 1}}
+    for name in EXPORTABLE:
+        model_path = train_model(bottle, name, tmp_path / f"{name}.adgui", device="cpu",
+                                 **settings[name]).model_path
+        torch_inspector = Inspector.open(model_path, "cpu")
+        report = export_recipe(torch_inspector.detector, tmp_path / name, read_images(parity_paths))
+        assert report.parity.passed, report.parity.summary()
+        onnx_inspector = Inspector.open(report.path)
+        verdicts = []
+        for image in read_images(check_paths):
+            expected, got = torch_inspector.inspect(image), onnx_inspector.inspect(image)
+            assert got.anomaly_map.shape == image.shape[:2]
+            assert abs(got.score - expected.score) <= SCORE_TOLERANCE, name
+            assert np.abs(got.anomaly_map - expected.anomaly_map).max() <= MAP_TOLERANCE, name
+            assert got.verdict(0.5) == expected.verdict(0.5)
+            verdicts.append(got.verdict(0.5))
+        assert "FAIL" in verdicts, f"{name}: no defective part failed; the check proves little"
+
+
+def test_exported_folders_are_listed_as_recipes(exported, adgui_home):
+    import shutil
+
+    from adgui.pipeline.userdata import list_recipes, recipes_dir
+
+    folder = shutil.copytree(exported["padim"][1].path, recipes_dir() / "bottle-onnx")
+    (recipes_dir() / "not-a-recipe").mkdir()
+    listed = {recipe.name: recipe.path for recipe in list_recipes()}
+    assert listed == {"bottle-onnx (exported)": folder}
+    assert Inspector.open(listed["bottle-onnx (exported)"]).info.runtime == "onnx"
+
+
+def test_bench_refuses_unknown_runtimes_and_torch_only_detectors(tmp_path):
+    from adgui.pipeline.benchmark import run_bench
+
+    with pytest.raises(ValueError, match="unknown runtime"):
+        run_bench(tmp_path, ["padim"], runtimes=("torch", "tensorflow"))
+    with pytest.raises(ValueError, match="ddad cannot be exported"):
+        run_bench(tmp_path, ["padim", "ddad"], runtimes=("torch", "onnx"))
+
+
+def test_bench_times_both_runtimes_in_one_run(tmp_path, capsys):
+    from adgui.cli import main
+    from adgui.resources import samples_dir
+
+    json_path = tmp_path / "bench.json"
+    assert main(["bench", "--data", str(samples_dir() / "good"), "--detectors", "padim",
+                 "--preset", "padim=fast", "--repeats", "3", "--weights", "none",
+                 "--set", "image_size=48", "--runtimes", "torch,onnx", "--json", str(json_path)]) == 0
+    rows = json.loads(json_path.read_text())
+    assert [(row["detector"], row["runtime"]) for row in rows] == [("padim", "torch"), ("padim", "onnx")]
+    torch_row, onnx_row = rows
+    assert onnx_row["device"].startswith("ONNX Runtime")
+    assert onnx_row["backbone_ms"] == torch_row["backbone_ms"], "one alternation, one backbone figure"
+    assert torch_row["speedup_vs_torch"] == 1.0
+    assert onnx_row["speedup_vs_torch"] == pytest.approx(
+        torch_row["end_to_end_ms"] / onnx_row["end_to_end_ms"], rel=0.02)
+    for row in rows:
+        assert row["latency_ms"] > 0 and row["end_to_end_ms"] > 0
