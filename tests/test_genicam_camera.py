@@ -8,7 +8,9 @@ in ADGUI_TEST_CTI / ADGUI_TEST_CTI_SERIAL, and skips with the reason otherwise.
 """
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -52,6 +54,18 @@ def camera(cti):
     yield make
     for source in opened:
         source.close()
+
+
+def test_module_imports_and_reports_clearly_without_harvesters(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "harvesters", None)  # as if not installed
+    path = Path(__file__).resolve().parents[1] / "adgui" / "sources" / "genicam.py"
+    spec = importlib.util.spec_from_file_location("adgui.sources._genicam_without_sdk", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    producer = tmp_path / "maker.cti"
+    producer.write_bytes(b"")
+    with pytest.raises(SourceError, match="GenICam cameras need the harvesters package"):
+        module.GenicamCamera({"serial": "1", "cti": str(producer)}).open()
 
 
 @pytest.mark.parametrize("value,message", [
@@ -142,3 +156,9 @@ def test_software_trigger_through_a_producer_with_triggers():
             frames.append(source.read(2.0))
     assert [frame.trigger_number for frame in frames] == list(range(1, 21))
     assert all(frame.trigger_time <= frame.acquired_time for frame in frames)
+
+
+def test_a_size_outside_the_cameras_range_is_refused_with_the_range(camera):
+    with pytest.raises(SourceError, match=r"Width: 64 pixels is outside what camera 1 takes "
+                                          r"\(100 to 800 pixels\)"):
+        camera(width=64)

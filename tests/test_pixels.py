@@ -22,11 +22,12 @@ def pack_pfnc(values: np.ndarray, bits: int) -> bytes:
 def pack_gev(values: np.ndarray, bits: int) -> bytes:
     """Reference packer for GigE Vision Mono10Packed / Mono12Packed, line by line."""
     low = bits - 8
+    mask = (1 << low) - 1
     out = bytearray()
     for line in values:
         line = [int(v) for v in line] + [0] * (len(line) % 2)
         for a, b in zip(line[0::2], line[1::2]):
-            out += bytes([a >> low, (a & ((1 << low) - 1)) | ((b & ((1 << low) - 1)) << 4), b >> low])
+            out += bytes([a >> low, (a & mask) | ((b & mask) << 4), b >> low])
     return bytes(out)
 
 

@@ -64,16 +64,17 @@ class GenicamCamera(Source):
             self.close()
             raise SourceError(f"enter the camera's serial number; {_found(found, cti)}")
         matches = [device for device in devices if str(device.serial_number) == self.serial]
+        # Once it has worked, a camera absent or busy is one being reconnected: worth retrying.
+        error_class = SourceLost if self._opened_once else SourceError
         if not matches:
             self.close()
-            error_class = SourceLost if self._opened_once else SourceError
             raise error_class(f"no camera with serial {self.serial} through {cti.name}; "
                               f"{_found(found, cti)}")
         try:
             self._acquirer = harvester.create({"serial_number": self.serial})
         except Exception as error:  # noqa: BLE001
             self.close()
-            raise SourceError(f"camera {self.serial} cannot be opened (is another program "
+            raise error_class(f"camera {self.serial} cannot be opened (is another program "
                               f"using it?): {_short(error)}") from None
         try:
             self._configure()
@@ -174,10 +175,14 @@ class GenicamCamera(Source):
         if node is None or not self._genapi.is_writable(node):
             raise SourceError(f"camera {self.serial} has no writable setting for {label.lower()}")
         low, high = node.min, node.max
+        unit = UNITS.get(name, "")
         if not low <= value <= high:
-            unit = UNITS.get(name, "")
             raise SourceError(f"{label}: {value:g} {unit} is outside what camera {self.serial} "
                               f"takes ({low:g} to {high:g} {unit})".replace("  ", " "))
+        step = int(getattr(node, "inc", 1) or 1) if isinstance(value, int) else 1
+        if step > 1 and (value - low) % step:
+            raise SourceError(f"{label}: camera {self.serial} takes {low} + a multiple of "
+                              f"{step} {unit}, not {value}".replace("  ", " "))
         node.value = value
 
     def read_back(self, name: str) -> Any:

@@ -22,6 +22,7 @@ from .base import (FREE, HARDWARE, SOFTWARE, Frame, ImageError, Option, Source, 
 
 MAX_BUFFERS = 16  # frames pylon holds for `read()`; a steady reader never needs more
 FAILED_GRABS_LOST = 3  # failed grabs in a row before the camera counts as lost
+RETRIEVE_SLICE_S = 0.05  # longest single wait for an image inside `read()`
 KEEP = "camera"  # a pixel format choice: the one set on the camera
 
 # The settings every industrial camera kind declares (the GenICam kind shares them).
@@ -62,21 +63,28 @@ class FrameNumbers:
     1..65535 and start again at 1.
     """
 
+    NO_ID = 2 ** 64 - 1  # what pylon reports when a frame carries no block ID
+
     def __init__(self, first_id: int | None = 0, wrap: int | None = None):
         self.first_id = first_id
         self.wrap = wrap
         self._last: int | None = None
         self._cycles = 0
+        self._number = 0
 
     def number(self, block_id: int) -> int:
         block_id = int(block_id)
+        if block_id == self.NO_ID:
+            self._number += 1  # no ID (a broken frame): take it as the next one
+            return self._number
         if self.first_id is None:
             self.first_id = block_id
         if self._last is not None and block_id < self._last and self.wrap:
             self._cycles += 1
         self._last = block_id
         period = (self.wrap - self.first_id + 1) if self.wrap else 0
-        return self._cycles * period + block_id - self.first_id + 1
+        self._number = self._cycles * period + block_id - self.first_id + 1
+        return self._number
 
 
 class TriggerLog:
@@ -148,16 +156,16 @@ class PylonCamera(Source):
         if not self.serial:
             raise SourceError(f"enter the Basler camera's serial number; {_found(found)}")
         matches = [device for device in devices if device.GetSerialNumber() == self.serial]
+        # Once it has worked, a camera absent or busy is one being reconnected: worth retrying.
+        error_class = SourceLost if self._opened_once else SourceError
         if not matches:
-            # Once it has worked, an absent camera is one being reconnected: worth retrying.
-            error_class = SourceLost if self._opened_once else SourceError
             raise error_class(f"no Basler camera with serial {self.serial}; {_found(found)}")
         info = matches[0]
         try:
             camera = pylon.InstantCamera(factory.CreateDevice(info))
             camera.Open()
         except genicam.GenericException as error:
-            raise SourceError(f"Basler camera {self.serial} cannot be opened (is another program "
+            raise error_class(f"Basler camera {self.serial} cannot be opened (is another program "
                               f"using it?): {_short(error)}") from None
         self._camera = camera
         try:
@@ -271,10 +279,14 @@ class PylonCamera(Source):
             raise SourceError(f"Basler camera {self.serial} has no writable setting for "
                               f"{label.lower()}")
         low, high = node.Min, node.Max
+        unit = UNITS.get(name, "")
         if not low <= value <= high:
-            unit = UNITS.get(name, "")
             raise SourceError(f"{label}: {value:g} {unit} is outside what camera {self.serial} "
                               f"takes ({low:g} to {high:g} {unit})".replace("  ", " "))
+        step = _increment(node) if isinstance(value, int) else 1
+        if step > 1 and (value - low) % step:
+            raise SourceError(f"{label}: camera {self.serial} takes {low} + a multiple of "
+                              f"{step} {unit}, not {value}".replace("  ", " "))
         node.SetValue(value)
 
     def read_back(self, name: str) -> Any:
@@ -286,8 +298,7 @@ class PylonCamera(Source):
         node = self._node(*NODES[name])
         if node is None:
             raise SourceError(f"Basler camera {self.serial} has no setting for {name}")
-        value = node.GetValue()
-        return value
+        return node.GetValue()
 
     # -- acquisition ------------------------------------------------------------------------
 
@@ -322,18 +333,26 @@ class PylonCamera(Source):
         if camera is None:
             return None  # closed (perhaps from another thread while this one waited)
         pylon, genicam = self._pylon, self._genicam
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            # Short waits, asked again: with a trigger issued from another thread, one long
+            # RetrieveResult was seen to miss images already waiting (pypylon 26.9 emulator).
+            wait_ms = int(max(0.0, min(deadline - time.monotonic(), RETRIEVE_SLICE_S)) * 1000)
+            try:
+                result = camera.RetrieveResult(wait_ms, pylon.TimeoutHandling_Return)
+            except genicam.GenericException as error:
+                if self._camera is None:
+                    return None
+                raise SourceLost(f"Basler camera {self.serial} stopped delivering images "
+                                 f"({_short(error)})") from None
+            if result is not None and result.IsValid():
+                break
+            if self._camera is None or time.monotonic() >= deadline:
+                return self._nothing_came(camera)
+            if not camera.IsGrabbing():
+                return self._nothing_came(camera)
         try:
-            result = camera.RetrieveResult(max(0, int(timeout_s * 1000)),
-                                           pylon.TimeoutHandling_Return)
-        except genicam.GenericException as error:
-            if self._camera is None:
-                return None
-            raise SourceLost(f"Basler camera {self.serial} stopped delivering images "
-                             f"({_short(error)})") from None
-        if result is None or not result.IsValid():
-            return self._nothing_came(camera)
-        try:
-            return self._frame(result)
+            return self._frame(result, camera)
         finally:
             result.Release()
 
@@ -351,14 +370,16 @@ class PylonCamera(Source):
                              f"of trigger {waiting[0]}")
         return None
 
-    def _frame(self, result: Any) -> Frame:
+    def _frame(self, result: Any, camera: Any) -> Frame:
         number = self._numbers.number(result.BlockID)
         trigger_time = self._triggers.take(number) if self.trigger_mode == SOFTWARE else None
         part_id = f"{number:06d}"
         if not result.GrabSucceeded():
             self._failed_grabs += 1
             reason = f"{result.GetErrorDescription()} (code {result.GetErrorCode():#x})"
-            if self._failed_grabs >= FAILED_GRABS_LOST or self._camera.IsCameraDeviceRemoved():
+            if camera.IsCameraDeviceRemoved():
+                raise SourceLost(f"Basler camera {self.serial} was disconnected ({reason})")
+            if self._failed_grabs >= FAILED_GRABS_LOST:
                 raise SourceLost(f"Basler camera {self.serial}: {FAILED_GRABS_LOST} grabs in a "
                                  f"row failed; last: {reason}")
             raise _part_error(f"image {part_id} from camera {self.serial} failed: {reason}",
@@ -392,6 +413,13 @@ def _part_error(message: str, part_id: str, number: int) -> ImageError:
     error.part_id = part_id
     error.trigger_number = number
     return error
+
+
+def _increment(node: Any) -> int:
+    try:
+        return int(node.Inc)
+    except Exception:  # noqa: BLE001 - a feature with no fixed step
+        return 1
 
 
 def _import_pypylon():
