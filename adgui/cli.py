@@ -5,6 +5,7 @@
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--json FILE]
+    adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
     adgui self-test
 """
 from __future__ import annotations
@@ -123,6 +124,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="with --parts: seconds a rate must hold (default 60)")
     bench.add_argument("--queue", type=int, default=4, help="with --parts: part queue size (default 4)")
     bench.set_defaults(handler=_bench)
+
+    _add_station_parser(commands, TRIGGERS)
 
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
     selftest.add_argument("--device", default="auto")
@@ -311,6 +314,89 @@ class _PartPrinter:
         if text and level in ("warning", "error"):
             self.problems.append(text)
             print(text, file=sys.stderr, flush=True)
+
+
+def _add_station_parser(commands, triggers) -> None:
+    from adgui.outputs.flags import add_output_flags
+
+    station = commands.add_parser(
+        "station", help="run the station headless: a source, part mode, records and outputs",
+        description="Runs the window's pipeline without a window until stopped (Ctrl+C) or "
+                    "--count parts; prints one line per part like `adgui inspect`.")
+    station.add_argument("--model", required=True, type=Path, help="the recipe to start with")
+    station.add_argument("--source", required=True, metavar="KIND:VALUE",
+                         help="folder:DIR, video:FILE, opencv:INDEX, pylon:SERIAL, genicam:SERIAL")
+    station.add_argument("--trigger", choices=triggers, help="how parts start (plc: the PLC "
+                         "triggers through --modbus or --opcua)")
+    station.add_argument("--name", help="station name in the records and topics "
+                                        "(default: this computer's)")
+    station.add_argument("--db", metavar="URL", help="inspection database (default: SQLite in "
+                                                     "the user data folder)")
+    station.add_argument("--count", type=int, help="stop after this many parts")
+    station.add_argument("--recipe", action="append", default=[], metavar="N=MODEL",
+                         help="recipe table for the PLC's recipe number (repeat), or a JSON file")
+    station.add_argument("--queue", type=int, default=4, help="parts that may wait for the model")
+    station.add_argument("--threshold", type=float, help="override the model's threshold")
+    station.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
+    station.add_argument("--drain-s", type=float, default=10.0,
+                         help="at the end, seconds the line has to take its last results")
+    _add_source_options(station)
+    add_output_flags(station)
+    station.set_defaults(handler=_station)
+
+
+def _station(args) -> int:
+    import signal
+    import threading
+
+    from adgui.outputs.flags import outputs_from_flags
+    from adgui.pipeline.database_link import DatabaseLink, default_station
+    from adgui.pipeline.inspection import Inspector
+    from adgui.pipeline.live import LivePipeline
+    from adgui.sources import parse_source, source_class
+    from adgui.station import RecipeTable, Station, run_headless
+
+    if args.count is not None and args.count < 1:
+        raise ValueError("--count must be at least 1")
+    kind = source_class(args.source.partition(":")[0].strip())
+    spec = parse_source(args.source, args.trigger or "", **_source_settings(args, kind))
+    name = args.name or default_station()
+    outputs = outputs_from_flags(args, name)
+    recipes = RecipeTable.parse(args.recipe)
+    database = DatabaseLink(args.db, name,
+                            on_error=lambda error: print(f"database: {error}", file=sys.stderr))
+    if database.recovery:
+        print(database.recovery, file=sys.stderr)
+    printer = _PartPrinter()
+    try:
+        inspector = Inspector.open(args.model, args.device)
+        pipeline = LivePipeline(printer, queue_size=args.queue, station=database.database.station)
+        pipeline.set_inspector(inspector, recipe=inspector.info.name)
+        database.attach(pipeline).recipe_loaded(inspector.info.name)
+        pipeline.threshold = inspector.info.threshold if args.threshold is None else args.threshold
+    except BaseException:
+        database.close()
+        raise
+    station = Station(pipeline, spec, outputs, recipes, database=database, limit=args.count)
+    station.link_listeners.append(
+        lambda status: print(f"{status.output}: {'up' if status.up else 'down'}"
+                             f"{' - ' + status.text if status.text else ''}", file=sys.stderr))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_headless(station, args.drain_s, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        station.close()
+    verdicts = printer.verdicts
+    print(f"{len(verdicts)} parts: " + ", ".join(
+        f"{verdicts.count(verdict)} {verdict}" for verdict in ("PASS", "FAIL", "NOT_JUDGED", "ERROR")),
+        file=sys.stderr)
+    for output in outputs:
+        if output.pending:
+            print(f"{output.name}: {output.pending} results were not taken by the line",
+                  file=sys.stderr)
+    return EXIT_FAILED if printer.failed_source else EXIT_OK
 
 
 def _bench(args) -> int:

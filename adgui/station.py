@@ -233,6 +233,12 @@ class Station:
                                 self._not_judged, self.remote_control)
 
     @property
+    def switching(self) -> bool:
+        """A recipe is being loaded (the run restarts on the new one)."""
+        with self._lock:
+            return self._switching
+
+    @property
     def errors(self) -> dict[int, str]:
         with self._lock:
             return dict(self._errors)
@@ -360,3 +366,30 @@ def _open_inspector(pipeline) -> Callable[[Path], object]:
 
 
 __all__ = ["RecipeTable", "Station"]
+
+
+DRAIN_S = 10.0  # at the end of a counted run, how long the line has to take its last results
+
+
+def run_headless(station: Station, drain_s: float = DRAIN_S,
+                 stop_requested: threading.Event | None = None) -> None:
+    """`adgui station`: open the outputs, start, and run until the source ends, `limit`
+    parts are recorded or `stop_requested` is set (Ctrl+C, SIGTERM); then give the line
+    `drain_s` seconds to take the results its outputs still hold, and close everything."""
+    stop_requested = stop_requested or threading.Event()
+    station.open()
+    try:
+        if not station.pipeline.has_model:
+            raise RuntimeError("no model loaded")
+        station.start_run()
+        while not stop_requested.wait(0.2):
+            if not station.switching and station.pipeline.wait_finished(0):
+                break
+        station.stop_run()  # parts still waiting are recorded as NOT_JUDGED
+        station.pipeline.shutdown()
+        deadline = time.monotonic() + drain_s
+        while (not stop_requested.is_set() and time.monotonic() < deadline
+               and any(output.pending for output in station.outputs)):
+            time.sleep(0.05)
+    finally:
+        station.close()

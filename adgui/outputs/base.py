@@ -175,6 +175,11 @@ class Output(ABC):
     def status(self) -> LinkStatus:
         return self._status
 
+    @property
+    def pending(self) -> int:
+        """Results not yet delivered (queued, or presented and not yet acknowledged)."""
+        return len(self.queue)
+
     def attach(self, control: StationControl) -> "Output":
         self.control = control
         return self

@@ -228,6 +228,10 @@ class ModbusOutput(Output):
             self._thread = None
         self._set_status(False, "stopped")
 
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + self.registers.values[RESULT_VALID]
+
     def _queued(self) -> None:
         self.registers.result_queued()
 
