@@ -6,11 +6,12 @@ missing library disables that kind alone.
 from .base import (ERROR_CODES, DeliveryQueue, LinkStatus, Output, OutputError, StationControl,
                    StationState)
 from .modbus import ModbusOutput
+from .opcua import OpcUaOutput
 from .registry import OUTPUTS, open_output, output_class, output_kinds, register
 
-for _kind in (ModbusOutput,):
+for _kind in (ModbusOutput, OpcUaOutput):
     register(_kind)
 
-__all__ = ["ERROR_CODES", "OUTPUTS", "DeliveryQueue", "LinkStatus", "ModbusOutput", "Output",
+__all__ = ["ERROR_CODES", "OUTPUTS", "DeliveryQueue", "LinkStatus", "ModbusOutput", "OpcUaOutput", "Output",
            "OutputError", "StationControl", "StationState", "open_output", "output_class",
            "output_kinds", "register"]
