@@ -37,9 +37,9 @@ class PlcCamera(Source):
 
     kind, label, address, triggers = "memory", "Memory camera", "", ("software",)
 
-    def __init__(self, drop_every: int = 0):
+    def __init__(self, drop_every: int = 0, rate: float = 0.0):
         super().__init__({}, "software")
-        self.settings = {"rate": 0.0, "timeout_ms": 30}
+        self.settings = {"rate": rate, "timeout_ms": 30}
         self.drop_every = drop_every
         self.triggered = 0
         self._waiting = threading.Semaphore(0)
@@ -74,7 +74,8 @@ def free_port() -> int:
 
 
 def make_station(tmp_path, outputs, camera: PlcCamera | None = None, model=None,
-                 recipes: dict | None = None, name: str = "line-test", limit=None):
+                 recipes: dict | None = None, name: str = "line-test", limit=None,
+                 trigger: str = "plc"):
     """A PLC-triggered station on a memory camera, recording to a SQLite file; returns
     (station, database URL)."""
     url = f"sqlite:///{tmp_path / 'parts.db'}"
@@ -85,7 +86,7 @@ def make_station(tmp_path, outputs, camera: PlcCamera | None = None, model=None,
     database = DatabaseLink(url, name).attach(pipeline)
     table = RecipeTable({number: tmp_path / f"recipe{number}.adgui" for number in (recipes or {})})
     loader = (lambda path: recipes[int(path.stem.removeprefix("recipe"))]) if recipes else None
-    station = Station(pipeline, SourceSpec("folder", {}, "plc"), outputs, table,
+    station = Station(pipeline, SourceSpec("folder", {}, trigger), outputs, table,
                       load_inspector=loader, database=database, limit=limit)
     return station, url
 

@@ -6,12 +6,13 @@ missing library disables that kind alone.
 from .base import (ERROR_CODES, DeliveryQueue, LinkStatus, Output, OutputError, StationControl,
                    StationState)
 from .modbus import ModbusOutput
+from .mqtt import MqttOutput
 from .opcua import OpcUaOutput
 from .registry import OUTPUTS, open_output, output_class, output_kinds, register
 
-for _kind in (ModbusOutput, OpcUaOutput):
+for _kind in (ModbusOutput, OpcUaOutput, MqttOutput):
     register(_kind)
 
-__all__ = ["ERROR_CODES", "OUTPUTS", "DeliveryQueue", "LinkStatus", "ModbusOutput", "OpcUaOutput", "Output",
+__all__ = ["ERROR_CODES", "OUTPUTS", "DeliveryQueue", "LinkStatus", "ModbusOutput", "MqttOutput", "OpcUaOutput", "Output",
            "OutputError", "StationControl", "StationState", "open_output", "output_class",
            "output_kinds", "register"]
