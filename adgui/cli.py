@@ -123,6 +123,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--hold", type=float, default=60.0,
                        help="with --parts: seconds a rate must hold (default 60)")
     bench.add_argument("--queue", type=int, default=4, help="with --parts: part queue size (default 4)")
+    bench.add_argument("--line", metavar="LINKS",
+                       help="instead: trigger-to-result latency over the line's links on the "
+                            "loopback, e.g. --line modbus,opcua (PaDiM at 256 px trained on "
+                            "--data unless --model is given)")
+    bench.add_argument("--parts-count", type=int, default=200,
+                       help="with --line: parts per link (default 200)")
     bench.set_defaults(handler=_bench)
 
     _add_station_parser(commands, TRIGGERS)
@@ -405,6 +411,8 @@ def _bench(args) -> int:
 
     if args.parts:
         return _bench_parts(args)
+    if args.line:
+        return _bench_line(args)
     presets = dict(item.split("=", 1) for item in args.preset)
     data = args.data or samples_dir() / "good"
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
@@ -433,6 +441,23 @@ def _bench_parts(args) -> int:
         raise ValueError("--parts needs --model (a trained model file)")
     result = run_part_bench(args.model, args.data or samples_dir() / "good", args.hold, args.queue,
                             args.device, _progress_printer())
+    text = json.dumps(_json_safe(result), indent=2)
+    print(text)
+    if args.json:
+        from algorithms.files import atomic_write
+
+        with atomic_write(args.json, "w") as stream:
+            stream.write(text + "\n")
+    return EXIT_OK
+
+
+def _bench_line(args) -> int:
+    from adgui.pipeline.line_bench import run_line_bench
+    from adgui.resources import samples_dir
+
+    lines = [name.strip() for name in args.line.split(",") if name.strip()]
+    result = run_line_bench(lines, args.model, args.data or samples_dir() / "good",
+                            args.parts_count, args.device, _progress_printer())
     text = json.dumps(_json_safe(result), indent=2)
     print(text)
     if args.json:

@@ -157,15 +157,16 @@ class OpcUaOutput(Output):
             while not self._stopping.is_set():
                 await self._wake.wait()
                 self._wake.clear()
-                if self._state is not None:
-                    state, self._state = self._state, None
-                    await nodes.write_state(state)
+                # Results first (the event is what a waiting PLC needs), then the state.
                 while (record := self.queue.peek()) is not None:
                     await nodes.publish(record)
                     self.queue.pop()
                     self.published += 1
                     if self.control is not None:
                         self.control.room_changed()
+                if self._state is not None:
+                    state, self._state = self._state, None
+                    await nodes.write_state(state)
         finally:
             await server.stop()
 
@@ -237,6 +238,7 @@ class _Namespace:
         from asyncua import ua, uamethod
 
         self = cls()
+        self.written = {}  # node id -> the value last written
         index = await server.register_namespace(NAMESPACE)
         station = await server.nodes.objects.add_object(index, output.station or "station")
         self.station = station
@@ -299,33 +301,36 @@ class _Namespace:
         return self
 
     async def write_state(self, state: StationState) -> None:
+        """Write the variables whose value changed (each write costs the loop time)."""
         from asyncua import ua
 
-        await self.state.write_value(state.state)
-        await self.error_code.write_value(ua.Variant(state.error_code, ua.VariantType.UInt16))
-        await self.error_text.write_value(state.error_text)
-        await self.ready.write_value(state.ready)
-        await self.busy.write_value(state.busy)
-        await self.remote.write_value(state.remote_control)
-        await self.recipe.write_value(state.recipe)
-        await self.recipe_number.write_value(ua.Variant(state.recipe_number, ua.VariantType.UInt16))
-        for node, value in zip(self.counters, (state.parts, state.passed, state.failed,
-                                               state.not_judged)):
-            await node.write_value(ua.Variant(value, ua.VariantType.UInt32))
+        uint16, uint32 = ua.VariantType.UInt16, ua.VariantType.UInt32
+        values = [(self.state, state.state, None), (self.error_code, state.error_code, uint16),
+                  (self.error_text, state.error_text, None), (self.ready, state.ready, None),
+                  (self.busy, state.busy, None), (self.remote, state.remote_control, None),
+                  (self.recipe, state.recipe, None),
+                  (self.recipe_number, state.recipe_number, uint16)]
+        values += [(node, value, uint32) for node, value in zip(
+            self.counters, (state.parts, state.passed, state.failed, state.not_judged))]
+        for node, value, variant_type in values:
+            if self.written.get(node.nodeid) == value:
+                continue
+            await node.write_value(ua.Variant(value, variant_type) if variant_type else value)
+            self.written[node.nodeid] = value
 
     async def publish(self, record: PartRecord) -> None:
         from asyncua import ua
 
         values = result_fields(record)
+        event = self.events.event
+        for name, value in values.items():
+            setattr(event, name, value)
+        await self.events.trigger(message=f"{record.part_id} {record.verdict}")
         types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
                  "Threshold": ua.VariantType.Double}
         for name, value in values.items():
             variant_type = types.get(name)
             await self.last[name].write_value(ua.Variant(value, variant_type) if variant_type else value)
-        event = self.events.event
-        for name, value in values.items():
-            setattr(event, name, value)
-        await self.events.trigger(message=f"{record.part_id} {record.verdict}")
 
 
 def result_fields(record: PartRecord) -> dict:
