@@ -100,3 +100,58 @@ def test_a_plc_triggers_a_headless_station_over_modbus(tiny_model, tmp_path):
     records = parts_in(url, "plc-test")
     assert [(r.sequence, int(r.verdict == "PASS"), int(r.verdict == "FAIL")) for r in records] == read
     assert [line[0] for line in lines] == [r.part_id for r in records]
+
+
+def test_bench_line_reports_latency_over_both_links(tiny_model, capsys):
+    code = main(["bench", "--line", "modbus,opcua", "--model", str(tiny_model), "--device", "cpu",
+                 "--parts-count", "5"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    import json
+
+    result = json.loads(out.out)
+    for line in ("modbus", "opcua"):
+        figures = result[line]
+        assert figures["parts"] == 5
+        assert 0 < figures["verdict_to_client_ms_median"] <= figures["verdict_to_client_ms_p99"]
+        assert figures["trigger_to_result_ms_median"] >= figures["station_trigger_to_verdict_ms_median"] - 1
+
+
+def test_the_example_modbus_client_drives_a_station(tmp_path):
+    from line_fakes import make_station
+    from adgui.outputs import ModbusOutput
+
+    port = free_port()
+    station, url = make_station(tmp_path, [ModbusOutput({"listen": f"127.0.0.1:{port}"}, "line-test")])
+    station.open()
+    station.start_run()
+    try:
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / "example_modbus_client.py"),
+                               "--port", str(port), "--parts", "3"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        station.close()
+    assert done.returncode == 0, done.stderr
+    printed = [line.split("\t")[:2] for line in done.stdout.splitlines()]
+    assert printed == [[f"part {r.sequence}", r.verdict] for r in parts_in(url, "line-test")]
+
+
+def test_the_example_opcua_client_drives_a_station(tmp_path):
+    from line_fakes import make_station
+    from adgui.outputs import OpcUaOutput
+
+    url = f"opc.tcp://127.0.0.1:{free_port()}/adgui/"
+    output = OpcUaOutput({"endpoint": url, "username": "line", "password": "pw"}, "line-test")
+    station, db_url = make_station(tmp_path, [output])
+    station.open()
+    station.start_run()
+    try:
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / "example_opcua_client.py"),
+                               "--url", url, "--user", "line", "--password", "pw",
+                               "--station", "line-test", "--parts", "3"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        station.close()
+    assert done.returncode == 0, done.stderr
+    printed = [line.split("\t")[:2] for line in done.stdout.splitlines()]
+    assert printed == [[r.part_id, r.verdict] for r in parts_in(db_url, "line-test")]

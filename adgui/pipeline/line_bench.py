@@ -150,6 +150,9 @@ async def _opcua_client(port: int, parts: int) -> list[tuple[int, float, float]]
 
     from ..outputs.opcua import EVENT_TYPE, NAMESPACE
 
+    import logging
+
+    logging.getLogger("asyncua").setLevel(logging.ERROR)  # it warns of its own defaults
     seen: dict[int, float] = {}
 
     class Handler:
