@@ -261,7 +261,7 @@ class MqttOutput(Output):
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Temporary file, flushed to disk, renamed into place: a crash leaves no half message.
-    (The same as algorithms.files.atomic_write, which outputs cannot import: it loads torch.)"""
+    (As algorithms.files.atomic_write does; outputs keep off the detectors' package.)"""
     temporary = path.with_name(f".{path.name}.tmp")
     with open(temporary, "wb") as stream:
         stream.write(data)
