@@ -279,7 +279,7 @@ class Station:
     def _accepting(self) -> bool:
         """A trigger now would be served, and every output has room for its result."""
         return (self._started and self.pipeline.running and not self._switching
-                and self.spec.trigger_mode == PLC and self._has_room())
+                and self.spec.trigger_mode == PLC and self.remote_control and self._has_room())
 
     def _has_room(self) -> bool:
         """Room in every output for the parts in flight and one more."""

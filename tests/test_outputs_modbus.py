@@ -186,6 +186,16 @@ def test_garbage_and_bad_writes_are_refused_and_inspection_goes_on(line):
     assert [expected(record) for record in recorded_parts(url)] == read
 
 
+def test_one_part_per_rising_edge_only(line):
+    station, output, plc, url = line()
+    for value in (1, 1, 1, 0, 0):  # held high: one edge
+        assert not plc.write(reg.TRIGGER, value).isError()
+    plc.take_result()
+    time.sleep(0.1)
+    values = plc.registers()
+    assert values[reg.PART_COUNTER] == 1 and values[reg.RESULT_VALID] == 0 and values[reg.BUSY] == 0
+
+
 def test_the_plc_switches_recipes_by_number(line):
     recipes = {2: FakeModel(offset=10.0)}
     station, output, plc, url = line(recipes=recipes)

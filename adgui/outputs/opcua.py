@@ -34,7 +34,7 @@ from pathlib import Path
 
 from ..records.part import PartRecord
 from ..sources.base import Option
-from .base import Output, OutputError, StationState
+from .base import BAD_REQUEST, Output, OutputError, StationState
 
 NAMESPACE = "urn:adgui:station"
 EVENT_TYPE = "PartResultEventType"
@@ -277,13 +277,19 @@ class _Namespace:
                 raise ua.UaStatusCodeError(ua.StatusCodes.BadInvalidState)
             return output.control
 
+        def in_charge() -> bool:
+            """Start and Stop only while the line has the station (not under local control)."""
+            return bool(getattr(control(), "remote_control", True))
+
         @uamethod
         def start(parent):
-            return ua.Variant(control().start_run(), ua.VariantType.UInt16)
+            code = control().start_run() if in_charge() else BAD_REQUEST
+            return ua.Variant(code, ua.VariantType.UInt16)
 
         @uamethod
         def stop(parent):
-            return ua.Variant(control().stop_run(), ua.VariantType.UInt16)
+            code = control().stop_run() if in_charge() else BAD_REQUEST
+            return ua.Variant(code, ua.VariantType.UInt16)
 
         @uamethod
         def trigger(parent):
