@@ -133,3 +133,58 @@ def test_anonymous_access_is_off_unless_asked_for():
     with pytest.raises(ValueError, match="anonymous access is off"):
         OpcUaOutput({"endpoint": "opc.tcp://127.0.0.1:4840/"})
     OpcUaOutput({"endpoint": "opc.tcp://127.0.0.1:4840/", "allow_anonymous": True})
+
+
+def test_with_a_certificate_only_encrypted_clients_get_in(tmp_path):
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
+    async def make(name: str, uri: str, use):
+        key, cert = tmp_path / f"{name}.pem", tmp_path / f"{name}.der"
+        await setup_self_signed_certificate(key, cert, uri, "localhost", [use], {"commonName": name})
+        return key, cert
+
+    server_key, server_cert = asyncio.run(make("server", "urn:freeopcua:python:server",
+                                               ExtendedKeyUsageOID.SERVER_AUTH))
+    client_key, client_cert = asyncio.run(make("client", "urn:adgui:test:client",
+                                               ExtendedKeyUsageOID.CLIENT_AUTH))
+    url = f"opc.tcp://127.0.0.1:{free_port()}/adgui/"
+    output = OpcUaOutput({"endpoint": url, "username": USER, "password": PASSWORD,
+                          "certificate": str(server_cert), "private_key": str(server_key)},
+                         "line-test")
+    station, db_url = make_station(tmp_path, [output])
+    station.open()
+    station.start_run()
+
+    async def clients():
+        with pytest.raises(Exception):  # no unencrypted endpoint is offered
+            plain = await connect(url)
+            await plain.disconnect()
+        client = Client(url, timeout=10)
+        client.application_uri = "urn:adgui:test:client"
+        await client.set_security_string(f"Basic256Sha256,SignAndEncrypt,{client_cert},{client_key}")
+        client.set_user(USER)
+        client.set_password(PASSWORD)
+        await client.connect()
+        try:
+            index = await client.get_namespace_index(NAMESPACE)
+            node = await client.nodes.objects.get_child(f"{index}:line-test")
+            return await node.call_method(f"{index}:Trigger")
+        finally:
+            await client.disconnect()
+
+    try:
+        assert asyncio.run(clients()) is True
+        assert wait_until_parts(station, 1)
+    finally:
+        station.close()
+    assert len(recorded_parts(db_url)) == 1
+
+
+def wait_until_parts(station, count: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while station.state.parts < count:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
