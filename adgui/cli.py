@@ -368,6 +368,8 @@ def _station(args) -> int:
     spec = parse_source(args.source, args.trigger or "", **_source_settings(args, kind))
     name = args.name or default_station()
     outputs = outputs_from_flags(args, name)
+    if spec.trigger_mode == "plc" and not any(output.plc for output in outputs):
+        raise ValueError("--trigger plc needs a link the PLC triggers through: --modbus or --opcua")
     recipes = RecipeTable.parse(args.recipe)
     database = DatabaseLink(args.db, name,
                             on_error=lambda error: print(f"database: {error}", file=sys.stderr))
@@ -383,7 +385,8 @@ def _station(args) -> int:
     except BaseException:
         database.close()
         raise
-    station = Station(pipeline, spec, outputs, recipes, database=database, limit=args.count)
+    station = Station(pipeline, spec, outputs, recipes, database=database, limit=args.count,
+                      load_inspector=lambda path: Inspector.open(path, args.device))
     station.link_listeners.append(
         lambda status: print(f"{status.output}: {'up' if status.up else 'down'}"
                              f"{' - ' + status.text if status.text else ''}", file=sys.stderr))

@@ -87,7 +87,7 @@ class Station:
         self.remote_control = spec.trigger_mode == PLC and any(out.plc for out in self.outputs)
         self.state_listeners: list[Callable[[StationState], None]] = []
         self.link_listeners: list[Callable[[LinkStatus], None]] = []
-        self._load_inspector = load_inspector or _open_inspector(pipeline)
+        self._load_inspector = load_inspector or _open_inspector
         self._lock = threading.RLock()
         self._errors: dict[int, str] = {}  # active error codes, in the order raised
         self._in_flight = 0  # PLC triggers accepted and not yet recorded
@@ -361,13 +361,10 @@ class Station:
             listener(state)
 
 
-def _open_inspector(pipeline) -> Callable[[Path], object]:
-    def load(path: Path):
-        from .pipeline.inspection import Inspector
+def _open_inspector(path: Path):
+    from .pipeline.inspection import Inspector
 
-        device = getattr(getattr(pipeline, "_inspector", None), "detector", None)
-        return Inspector.open(path, str(device.device) if device is not None else "auto")
-    return load
+    return Inspector.open(path, "auto")
 
 
 __all__ = ["RecipeTable", "Station"]

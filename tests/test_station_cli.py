@@ -45,6 +45,9 @@ def test_output_flags_are_checked(tiny_model, tmp_path, capsys):
     code = main(["station", "--model", str(tiny_model), "--source", f"folder:{tmp_path}",
                  "--modbus-ack-timeout-ms", "500", "--db", f"sqlite:///{tmp_path / 'x.db'}"])
     assert code == 1 and "--modbus-ack-timeout-ms needs --modbus" in capsys.readouterr().err
+    code = main(["station", "--model", str(tiny_model), "--source", f"folder:{tmp_path}",
+                 "--trigger", "plc", "--db", f"sqlite:///{tmp_path / 'x.db'}"])
+    assert code == 1 and "needs a link the PLC triggers through" in capsys.readouterr().err
 
 
 def test_a_plc_triggers_a_headless_station_over_modbus(tiny_model, tmp_path):
