@@ -93,8 +93,8 @@ class HandshakeRegisters:
             if register in (TRIGGER, ACK) and value not in (0, 1):
                 return "value"
         actions = []
-        self.popped = False
         with self.lock:
+            self.popped = False
             self.last_request = time.monotonic()
             for register, value in zip(span, values):
                 previous, self.values[register] = self.values[register], int(value)
