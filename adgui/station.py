@@ -5,6 +5,12 @@ final part record to each output, lets the line's controller trigger parts, star
 switch recipes by number (through `StationControl`), keeps the state and error code the line
 sees, and refuses triggers while an output has no room for another result (back-pressure:
 results are queued, never overwritten, and every part is still judged and recorded).
+
+For the window: `remote_control` (True while the PLC is in charge: lock Start / Stop /
+recipe), `set_remote_control(False, user, reason)` (an engineer takes it back; recorded),
+`link_listeners` (each output's `LinkStatus` when it goes up or down), `links()` (all of
+them now) and `state_listeners` (every `StationState` published). Listeners are called from
+the outputs' and the pipeline's threads: hand over to the GUI thread.
 """
 from __future__ import annotations
 

@@ -218,3 +218,21 @@ def test_the_options_are_declared_and_checked():
         ModbusOutput({"ack_timeout_ms": 0})
     with pytest.raises(ValueError, match="HOST:PORT"):
         ModbusOutput({"listen": "localhost:http"})
+
+
+def test_the_link_shows_down_when_the_plc_stops_polling(line, monkeypatch):
+    monkeypatch.setattr(reg, "LINK_IDLE_S", 0.3)
+    station, output, plc, url = line()
+    changes = []
+    station.link_listeners.append(changes.append)
+    plc.registers()
+    deadline = time.monotonic() + 5
+    while not output.status.up:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    time.sleep(0.6)  # the PLC is silent
+    assert not output.status.up and "no request from the PLC" in output.status.text
+    plc.registers()
+    time.sleep(0.05)
+    assert output.status.up
+    assert [change.up for change in changes][-3:] == [True, False, True]
