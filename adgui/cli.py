@@ -6,6 +6,7 @@
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
+    adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
     adgui self-test
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
@@ -138,6 +139,12 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--hold", type=float, default=60.0,
                        help="with --parts: seconds a rate must hold (default 60)")
     bench.add_argument("--queue", type=int, default=4, help="with --parts: part queue size (default 4)")
+    bench.add_argument("--line", metavar="LINKS",
+                       help="instead: trigger-to-result latency over the line's links on the "
+                            "loopback, e.g. --line modbus,opcua (PaDiM at 256 px trained on "
+                            "--data unless --model is given)")
+    bench.add_argument("--parts-count", type=int, default=200,
+                       help="with --line: parts per link (default 200)")
     bench.set_defaults(handler=_bench)
 
     soak = commands.add_parser("soak", help="many parts through the whole station offscreen: "
@@ -161,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     _add_access_commands(commands)
+    _add_station_parser(commands, TRIGGERS)
 
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
     selftest.add_argument("--device", default="auto")
@@ -441,12 +449,100 @@ class _PartPrinter:
             print(text, file=sys.stderr, flush=True)
 
 
+def _add_station_parser(commands, triggers) -> None:
+    from adgui.outputs.flags import add_output_flags
+
+    station = commands.add_parser(
+        "station", help="run the station headless: a source, part mode, records and outputs",
+        description="Runs the window's pipeline without a window until stopped (Ctrl+C) or "
+                    "--count parts; prints one line per part like `adgui inspect`.")
+    station.add_argument("--model", required=True, type=Path, help="the recipe to start with")
+    station.add_argument("--source", required=True, metavar="KIND:VALUE",
+                         help="folder:DIR, video:FILE, opencv:INDEX, pylon:SERIAL, genicam:SERIAL")
+    station.add_argument("--trigger", choices=triggers, help="how parts start (plc: the PLC "
+                         "triggers through --modbus or --opcua)")
+    station.add_argument("--name", help="station name in the records and topics "
+                                        "(default: this computer's)")
+    station.add_argument("--db", metavar="URL", help="inspection database (default: SQLite in "
+                                                     "the user data folder)")
+    station.add_argument("--count", type=int, help="stop after this many parts")
+    station.add_argument("--recipe", action="append", default=[], metavar="N=MODEL",
+                         help="recipe table for the PLC's recipe number (repeat), or a JSON file")
+    station.add_argument("--queue", type=int, default=4, help="parts that may wait for the model")
+    station.add_argument("--threshold", type=float, help="override the model's threshold")
+    station.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
+    station.add_argument("--drain-s", type=float, default=10.0,
+                         help="at the end, seconds the line has to take its last results")
+    _add_source_options(station)
+    add_output_flags(station)
+    station.set_defaults(handler=_station)
+
+
+def _station(args) -> int:
+    import signal
+    import threading
+
+    from adgui.outputs.flags import outputs_from_flags
+    from adgui.pipeline.database_link import DatabaseLink, default_station
+    from adgui.pipeline.inspection import Inspector
+    from adgui.pipeline.live import LivePipeline
+    from adgui.sources import parse_source, source_class
+    from adgui.station import RecipeTable, Station, run_headless
+
+    if args.count is not None and args.count < 1:
+        raise ValueError("--count must be at least 1")
+    kind = source_class(args.source.partition(":")[0].strip())
+    spec = parse_source(args.source, args.trigger or "", **_source_settings(args, kind))
+    name = args.name or default_station()
+    outputs = outputs_from_flags(args, name)
+    if spec.trigger_mode == "plc" and not any(output.plc for output in outputs):
+        raise ValueError("--trigger plc needs a link the PLC triggers through: --modbus or --opcua")
+    recipes = RecipeTable.parse(args.recipe)
+    database = DatabaseLink(args.db, name,
+                            on_error=lambda error: print(f"database: {error}", file=sys.stderr))
+    if database.recovery:
+        print(database.recovery, file=sys.stderr)
+    printer = _PartPrinter()
+    try:
+        inspector = Inspector.open(args.model, args.device)
+        pipeline = LivePipeline(printer, queue_size=args.queue, station=database.database.station)
+        pipeline.set_inspector(inspector, recipe=inspector.info.name)
+        database.attach(pipeline).recipe_loaded(inspector.info.name)
+        pipeline.threshold = inspector.info.threshold if args.threshold is None else args.threshold
+    except BaseException:
+        database.close()
+        raise
+    station = Station(pipeline, spec, outputs, recipes, database=database, limit=args.count,
+                      load_inspector=lambda path: Inspector.open(path, args.device))
+    station.link_listeners.append(
+        lambda status: print(f"{status.output}: {'up' if status.up else 'down'}"
+                             f"{' - ' + status.text if status.text else ''}", file=sys.stderr))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_headless(station, args.drain_s, stop)
+    except KeyboardInterrupt:
+        stop.set()
+        station.close()
+    verdicts = printer.verdicts
+    print(f"{len(verdicts)} parts: " + ", ".join(
+        f"{verdicts.count(verdict)} {verdict}" for verdict in ("PASS", "FAIL", "NOT_JUDGED", "ERROR")),
+        file=sys.stderr)
+    for output in outputs:
+        if output.pending:
+            print(f"{output.name}: {output.pending} results were not taken by the line",
+                  file=sys.stderr)
+    return EXIT_FAILED if printer.failed_source else EXIT_OK
+
+
 def _bench(args) -> int:
     from adgui.pipeline.benchmark import run_bench
     from adgui.resources import samples_dir
 
     if args.parts:
         return _bench_parts(args)
+    if args.line:
+        return _bench_line(args)
     presets = dict(item.split("=", 1) for item in args.preset)
     data = args.data or samples_dir() / "good"
     detectors = [name.strip() for name in args.detectors.split(",") if name.strip()]
@@ -518,6 +614,23 @@ def _export(args) -> int:
                       "graph_mb": round(report.graph_bytes / 2**20, 1),
                       "seconds": round(report.seconds, 1), "parity": report.parity.as_dict()},
                      indent=2))
+    return EXIT_OK
+
+
+def _bench_line(args) -> int:
+    from adgui.pipeline.line_bench import run_line_bench
+    from adgui.resources import samples_dir
+
+    lines = [name.strip() for name in args.line.split(",") if name.strip()]
+    result = run_line_bench(lines, args.model, args.data or samples_dir() / "good",
+                            args.parts_count, args.device, _progress_printer())
+    text = json.dumps(_json_safe(result), indent=2)
+    print(text)
+    if args.json:
+        from algorithms.files import atomic_write
+
+        with atomic_write(args.json, "w") as stream:
+            stream.write(text + "\n")
     return EXIT_OK
 
 
