@@ -347,6 +347,9 @@ class MainWindow(QMainWindow):
             self.save_failed_action.setChecked(True)
             self.save_failed_action.blockSignals(False)
             self.controller.set_failed_dir(failed_dir)
+        recorder = self.controller.pipeline.recorder
+        recorder.free_space_floor_mb = number(settings, "images/free_space_floor_mb",
+                                              recorder.free_space_floor_mb)
         recipe = str(settings.value("recipe/path", ""))
         if recipe and Path(recipe).is_file():
             self.load_recipe(recipe, number(settings, "recipe/threshold", None))
