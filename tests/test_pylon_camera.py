@@ -105,9 +105,9 @@ def test_trigger_and_read_on_two_threads(camera):
     def reader():
         try:
             while len(numbers) < count:
-                frame = source.read(2.0)
+                frame = source.read(10.0)  # generous: a loaded test machine can stall for seconds
                 if frame is None:
-                    raise AssertionError("a trigger's frame did not come within 2 s")
+                    raise AssertionError("a trigger's frame did not come within 10 s")
                 numbers.append(frame.trigger_number)
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
