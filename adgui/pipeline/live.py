@@ -151,6 +151,7 @@ class LivePipeline:
         self._inspector = None
         self._model_lock = threading.Lock()  # one model call at a time, across runs
         self._run: _Run | None = None
+        self._stopped: list[_Run] = []  # stopped runs whose threads may still be finishing
 
     # -- model ---------------------------------------------------------------------------
     def set_inspector(self, inspector, recipe: str = "", recipe_version: str = "") -> None:
@@ -185,6 +186,7 @@ class LivePipeline:
         run, self._run = self._run, None
         if run is not None:
             run.stop()
+            self._stopped = [old for old in self._stopped if not old.finished.is_set()] + [run]
 
     def pause(self) -> None:
         if self._run is not None:
@@ -200,8 +202,9 @@ class LivePipeline:
         return run.acquisition.request_trigger() if run is not None else None
 
     def wait_finished(self, timeout: float | None = None) -> bool:
-        """Block until the current run has recorded its last part (finite sources, tests)."""
-        run = self._run
+        """Block until the current run (or, after a stop, the run stopped last) has recorded
+        its last part."""
+        run = self._run or (self._stopped[-1] if self._stopped else None)
         return run.finished.wait(timeout) if run is not None else True
 
     @property
@@ -209,10 +212,12 @@ class LivePipeline:
         return self._run is not None and not self._run.finished.is_set()
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        run = self._run
+        """Stop, and give every run's threads up to `timeout` to finish (a part still in the
+        model is recorded); the caller may then exit."""
         self.stop()
-        if run is not None:
-            run.join(timeout)
+        deadline = time.monotonic() + timeout
+        for run in self._stopped:
+            run.join(max(0.0, deadline - time.monotonic()))
         self.recorder.close()
 
     # -- judging -------------------------------------------------------------------------
