@@ -331,13 +331,7 @@ def _evaluate(args) -> int:
         detector = load_detector(args.model, args.device)
     out_dir = args.out or (args.json.parent if args.json else None)
     result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"))
-    text = json.dumps(_json_safe(result.metrics), indent=2)
-    print(text)
-    if args.json:
-        from algorithms.files import atomic_write
-
-        with atomic_write(args.json, "w") as stream:
-            stream.write(text + "\n")
+    _print_json(result.metrics, args.json)
     return EXIT_OK
 
 
@@ -555,13 +549,7 @@ def _bench(args) -> int:
     print("\t".join(columns), file=sys.stderr)
     for row in results:
         print("\t".join(str(row[column]) for column in columns), file=sys.stderr)
-    text = json.dumps(_json_safe(results), indent=2)
-    print(text)
-    if args.json:
-        from algorithms.files import atomic_write
-
-        with atomic_write(args.json, "w") as stream:
-            stream.write(text + "\n")
+    _print_json(results, args.json)
     return EXIT_OK
 
 
@@ -624,13 +612,7 @@ def _bench_line(args) -> int:
     lines = [name.strip() for name in args.line.split(",") if name.strip()]
     result = run_line_bench(lines, args.model, args.data or samples_dir() / "good",
                             args.parts_count, args.device, _progress_printer())
-    text = json.dumps(_json_safe(result), indent=2)
-    print(text)
-    if args.json:
-        from algorithms.files import atomic_write
-
-        with atomic_write(args.json, "w") as stream:
-            stream.write(text + "\n")
+    _print_json(result, args.json)
     return EXIT_OK
 
 
