@@ -98,31 +98,6 @@ def test_software_trigger_gives_one_frame_per_trigger_in_order(camera):
         assert frame.trigger_time is not None and frame.trigger_time <= frame.acquired_time
 
 
-def test_trigger_and_read_on_two_threads(camera):
-    source = camera()
-    count, numbers, errors = 100, [], []
-
-    def reader():
-        try:
-            while len(numbers) < count:
-                frame = source.read(10.0)  # generous: a loaded test machine can stall for seconds
-                if frame is None:
-                    raise AssertionError("a trigger's frame did not come within 10 s")
-                numbers.append(frame.trigger_number)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-
-    thread = threading.Thread(target=reader)
-    thread.start()
-    try:
-        for _ in range(count):
-            source.trigger()
-    finally:
-        thread.join(30)
-        assert not errors, f"reader: {errors!r} after frames {numbers[-3:]}"
-    assert numbers == list(range(1, count + 1))
-
-
 def test_exposure_and_gain_are_written_and_read_back_from_the_device(camera):
     source = camera(exposure_us=2500, gain_db=6.0)
     assert source.read_back("exposure_us") == pytest.approx(2500)

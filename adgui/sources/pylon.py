@@ -5,9 +5,10 @@ PYLON_CAMEMU=N in the environment before that first import makes pylon offer N e
 cameras (serials 0815-0000, 0815-0001, ...) that take software triggers and can serve images
 from files: the tests and `adgui inspect --source pylon:0815-0000` use them on any PC.
 
-Threads: `trigger()` and `read()` may be called from two threads at once (pylon's camera
-object is thread-safe; the trigger bookkeeping here is locked). `close()` from a third thread
-makes a blocked `read()` return. `read()` must be called steadily while a run lasts: frames
+Threads: the station calls `trigger()` and `read()` from its one acquisition thread. They may
+be called from two threads (the trigger bookkeeping here is locked), but on a heavily loaded
+machine the emulator was seen to leave a frame unanswered for over 10 s that way, so that is not
+relied on. `close()` from another thread makes a blocked `read()` return. `read()` must be called steadily while a run lasts: frames
 wait in pylon's buffers (MAX_BUFFERS), not in the camera.
 """
 from __future__ import annotations
