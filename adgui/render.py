@@ -11,6 +11,8 @@ import numpy as np
 
 from algorithms.files import atomic_write
 
+from .sources.pixels import to_display8
+
 PASS_COLOUR = (46, 160, 67)  # RGB
 FAIL_COLOUR = (218, 54, 51)
 CONTOUR_COLOUR = (255, 255, 255)
@@ -19,9 +21,7 @@ CONTOUR_COLOUR = (255, 255, 255)
 def display_rgb8(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
     """Any frame as 8-bit RGB for the screen, scaled by its real bit depth (a 12-bit frame's
     4095 is white). Only the display is reduced to 8 bits; the model sees the full depth."""
-    if image.dtype != np.uint8:
-        full_scale = float((1 << bit_depth) - 1)
-        image = (np.clip(image.astype(np.float32) * (255.0 / full_scale), 0, 255) + 0.5).astype(np.uint8)
+    image = to_display8(image, bit_depth)
     if image.ndim == 2:
         image = np.repeat(image[:, :, None], 3, axis=2)
     return np.ascontiguousarray(image)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .outputs.base import (ACK_TIMEOUT, BAD_REQUEST, ERROR, ERROR_CODES, IDLE, NO_ERROR,
+from .outputs.base import (BAD_REQUEST, ERROR, ERROR_CODES, IDLE, NO_ERROR,
                            QUEUE_FULL, READY, RECIPE_FAILED, RUNNING, SOURCE_FAILED,
                            TRIGGER_REFUSED, UNKNOWN_RECIPE, LinkStatus, Output, StationState)
 from .pipeline.errors import describe_error

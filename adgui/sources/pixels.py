@@ -5,7 +5,8 @@ names such as "RGB8Packed"). `to_frame` turns them into an image a detector can 
 losing bits: mono stays (H, W), colour becomes RGB (H, W, 3); 8-bit formats give uint8, deeper
 ones uint16 holding `bit_depth` significant bits (a Mono12 sample is 0..4095, never shifted).
 Only the display scales to 8 bits (`to_display8`); the model gets [0, 1] floats divided by the
-real full scale (`to_unit_float`), so a 12-bit frame is not shown or judged nearly black.
+real full scale (`to_unit_float`, which is `algorithms.images.to_unit`), so a 12-bit frame is
+not shown or judged nearly black.
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from algorithms.images import to_unit
 
 from .base import SourceError
 
@@ -237,11 +240,8 @@ def to_display8(image: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def to_unit_float(image: np.ndarray, bit_depth: int) -> np.ndarray:
     """A frame for the model: float32 in [0, 1], divided by the real full scale."""
-    scale = np.float32(1.0 / full_scale(bit_depth))
-    unit = image.astype(np.float32) * scale
-    if image.dtype != np.uint8 or bit_depth < 8:
-        np.clip(unit, 0.0, 1.0, out=unit)  # bits above `bit_depth` are noise, not brighter
-    return unit
+    full_scale(bit_depth)  # refuse an impossible depth here, with the camera's words
+    return to_unit(image, bit_depth)
 
 
 __all__ = ["CHOICES", "FORMATS", "PixelFormat", "full_scale", "pixel_format", "to_display8",
