@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from adgui.cli import main
 from adgui.outputs import modbus as reg

@@ -85,10 +85,6 @@ class PartQueue:
             self._condition.notify_all()
             return items
 
-    @property
-    def frames(self) -> int:
-        return self._frames
-
     def __len__(self) -> int:
         return len(self._items)
 
@@ -123,10 +119,6 @@ class FrameMailbox:
                 self._condition.wait(timeout)
             frame, self._frame = self._frame, None
             return frame
-
-    @property
-    def pending(self) -> int:
-        return int(self._frame is not None)
 
 
 @dataclass(frozen=True)

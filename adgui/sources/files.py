@@ -20,7 +20,6 @@ RATE = Option("rate", "float", 0.0, "Rate", "images per second at most; 0 = as f
               "judged (in preview: 5 per second)", minimum=0.0, maximum=1000.0,
               zero_label="as judged")
 LOOP = Option("loop", "bool", False, "Loop", "start again at the end (preview)")
-PREVIEW_RATE = 5.0  # a preview with no rate set plays at this pace
 
 
 class FolderSource(Source):
@@ -153,11 +152,4 @@ def _video_rgb(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, 2::-1])  # OpenCV decodes BGR
 
 
-def pace(rate: float, finite_preview: bool) -> float:
-    """Seconds between parts for a rate option (0 = no pacing; a preview keeps a default)."""
-    if rate > 0:
-        return 1.0 / rate
-    return 1.0 / PREVIEW_RATE if finite_preview else 0.0
-
-
-__all__ = ["FolderSource", "VideoSource", "pace"]
+__all__ = ["FolderSource", "VideoSource"]
