@@ -62,11 +62,16 @@ class Broker:
 class Subscriber:
     """A persistent session (clean_session off, fixed client id), QoS 1."""
 
-    def __init__(self, port: int, topic: str, client_id: str = "line-subscriber"):
+    def __init__(self, port: int, topic: str, client_id: str = "line-subscriber",
+                 login: tuple[str, str] | None = None, ca_file: Path | None = None):
         self.messages: list[dict] = []
         self.topic = topic
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   protocol=mqtt.MQTTv311, clean_session=False)
+        if login:
+            self.client.username_pw_set(*login)
+        if ca_file:
+            self.client.tls_set(ca_certs=str(ca_file))
         self.client.reconnect_delay_set(0.1, 1)
         self.subscribed = threading.Event()
         self.client.on_connect = lambda client, *_: client.subscribe(topic, qos=1)
