@@ -140,6 +140,16 @@ class Station:
         self._publish()
         return NO_ERROR
 
+    def detach(self) -> None:
+        """Stop the outputs and stop listening to the pipeline, which goes on (the window
+        changing its outputs); the database link stays its owner's."""
+        if self._part_final in self.pipeline.recorder.subscribers:
+            self.pipeline.recorder.subscribers.remove(self._part_final)
+        if self._source_event in self.pipeline.event_subscribers:
+            self.pipeline.event_subscribers.remove(self._source_event)
+        for output in self.outputs:
+            output.stop()
+
     def close(self, timeout: float = 5.0) -> None:
         """Stop inspecting (parts in flight are still recorded), then the outputs, then the
         database link (what is queued for it is written first)."""

@@ -14,7 +14,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..access.guard import Guard
-from ..access.session import Session
+from ..access.session import PermissionDenied, Session
 from ..access.users import UserStore
 from ..records.audit import AuditTrail
 from ..records.shifts import Shift, ShiftPlan, current_shift
@@ -26,6 +26,7 @@ from ..pipeline.live import LivePipeline
 from ..pipeline.parts import Counts
 from ..pipeline.userdata import todays_log_path
 from ..sources.registry import SourceSpec, open_source
+from .line_link import LineConfig, LineLink
 from .state import IDLE, LOADING, PAUSED, RUNNING, AppState
 from .workers import ModelLoader
 
@@ -69,6 +70,12 @@ class InspectionController(QObject):
         self._open_database(database_url, station or default_station())
         self.guard = self._make_guard()
         self._restore_shift()
+        self.line = LineLink(self.pipeline, self.database, self.pipeline.station or "station",
+                             lambda path: open_inspector(path, self.device), parent=self)
+        self.line.link_changed.connect(self._on_link)
+        self.line.state_changed.connect(self._on_station_state)
+        self.line.recipe_switched.connect(self._on_plc_recipe)
+        self._line_error_code = 0
         self.loader = ModelLoader(open_inspector, parent=self)
         self.loader.loaded.connect(self._on_model_loaded)
         self.loader.failed.connect(self._on_load_failed)
@@ -92,7 +99,9 @@ class InspectionController(QObject):
     # -- model ---------------------------------------------------------------------------
     def load_model(self, path: str | Path, threshold: float | None = None) -> None:
         """Load a model in the background; `threshold` restores a saved choice."""
-        self.stop()
+        if self._refused_in_remote_control("change the recipe"):
+            return
+        self._stop_run()
         self._pending_threshold = threshold
         self.state.set_run_state(LOADING)
         self.state.tell(f"Loading {Path(path).stem} ...")
@@ -145,7 +154,7 @@ class InspectionController(QObject):
                                f"answer ({report_error(error)}).", "warning")
 
     def _on_model_loaded(self, inspector, info, path: str) -> None:
-        self.stop()  # a stream started under the previous model must not mix with the new one
+        self._stop_run()  # a stream started under the previous model must not mix with the new one
         self.pipeline.set_inspector(inspector, recipe=info.name)
         if self.database is not None:
             self.database.recipe_loaded(info.name)
@@ -162,6 +171,8 @@ class InspectionController(QObject):
     def start(self, spec: SourceSpec, limit: int | None = None) -> bool:
         """Start the stream (at most `limit` parts), or resume it when paused. False if
         nothing could start."""
+        if self._refused_in_remote_control("start inspection"):
+            return False
         if self.state.run_state == PAUSED and self.pipeline.running:
             self.pipeline.resume()
             self.state.set_run_state(RUNNING)
@@ -174,7 +185,11 @@ class InspectionController(QObject):
                             "images on the window).", "warning")
             return False
         try:
-            self._run_id = self.pipeline.start(spec, limit=limit)
+            if self.line.active:  # through the station, so that its state tells the line
+                self.line.start(spec, limit)
+                self._run_id = self.pipeline.run_id
+            else:
+                self._run_id = self.pipeline.start(spec, limit=limit)
         except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
             self.state.tell(f"Cannot start: {error}", "error")
             return False
@@ -183,20 +198,146 @@ class InspectionController(QObject):
         return True
 
     def pause(self) -> None:
+        if self._refused_in_remote_control("pause inspection"):
+            return
         if self.state.run_state == RUNNING:
             self.pipeline.pause()
             self.state.set_run_state(PAUSED)
 
     def stop(self) -> None:
         """Stop the stream at once; the stopped run's threads finish on their own."""
+        if self._refused_in_remote_control("stop inspection"):
+            return
+        self._stop_run()
+
+    def _stop_run(self) -> None:
         self._run_id = -1
-        self.pipeline.stop()
+        if self.line.active:
+            self.line.stop()
+        else:
+            self.pipeline.stop()
         if self.state.run_state in (RUNNING, PAUSED):
             self.state.set_run_state(IDLE)
 
     def trigger(self) -> None:
         """One part now (a PLC-triggered run); ignored when none runs."""
         self.pipeline.trigger()
+
+    # -- the line: outputs to the PLC and MQTT, remote control ------------------------------
+    def configure_line(self, config: LineConfig, reason: str = "", record: bool = True) -> bool:
+        """Run the outputs `config` names (none: no outputs). A change is an engineer's and
+        is recorded; `record=False` restores the saved configuration at start-up."""
+        if self.state.remote_control:
+            self.state.tell("The line's PLC is in charge: take back local control before "
+                            "changing the outputs.", "warning")
+            return False
+        if record:
+            if not self._guarded("output", self.line.config.describe(), config.describe(), reason):
+                return False
+        try:
+            self.line.configure(config)
+        except (ValueError, RuntimeError, OSError) as error:  # OutputError is a RuntimeError
+            self.state.tell(f"The line outputs could not start: {report_error(error)}", "error")
+            self._publish_line()
+            return False
+        if config:
+            self.state.tell(f"Line outputs running: {', '.join(s.output for s in self.line.links())}.")
+        self._publish_line()
+        return True
+
+    def enter_remote_control(self, spec: SourceSpec) -> bool:
+        """Hand the station to the line's PLC: it starts, stops, triggers and chooses recipes;
+        the window's Start / Stop / recipe controls are locked until an engineer takes it back."""
+        if not self.line.plc_capable:
+            self.state.tell("Remote control needs a Modbus or OPC UA output (Station ▸ Line "
+                            "outputs…).", "warning")
+            return False
+        if self.state.model is None:
+            self.state.tell("Load a recipe before handing the station to the line.", "warning")
+            return False
+        try:
+            if self.guard is not None:
+                self.guard.require("start")
+        except PermissionDenied as refusal:
+            self.state.tell(str(refusal), "warning")
+            return False
+        self._stop_run()
+        self.line.set_remote_control(True, spec, self._user(), "handed to the line")
+        try:  # running and ready for the PLC's triggers; its Stop / Start methods take over
+            self.line.start(spec)
+        except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
+            self.line.set_remote_control(False, None, self._user(), "the source did not start")
+            self.state.tell(f"Cannot hand the station to the line: {error}", "error")
+            self._publish_line()
+            return False
+        self._run_id = self.pipeline.run_id
+        self.state.set_source(spec.describe())
+        self.state.set_run_state(RUNNING)
+        self.state.tell("Remote control: the line's PLC now runs this station.")
+        self._publish_line()
+        return True
+
+    def leave_remote_control(self, reason: str) -> bool:
+        """An engineer takes the station back from the PLC (recorded with the reason)."""
+        if not self.state.remote_control:
+            return True
+        if not self._guarded("leave_remote_control", "remote control", "local control", reason):
+            return False
+        self.line.set_remote_control(False, None, self._user(), reason)
+        self.state.tell("Local control: the PLC can no longer trigger, start or switch recipes.")
+        self._publish_line()
+        return True
+
+    def _guarded(self, action: str, old, new, reason: str) -> bool:
+        """The guard's check and audit record of a change; False (and why) if refused."""
+        if self.guard is None:
+            self.state.tell("No inspection database: the change cannot be recorded and is not "
+                            "made.", "error")
+            return False
+        try:
+            self.guard.change(action, old, new, reason)
+        except (PermissionDenied, ValueError, RuntimeError) as refusal:
+            self.state.tell(str(refusal), "warning")
+            return False
+        return True
+
+    def _user(self) -> str:
+        return self.guard.user if self.guard is not None else ""
+
+    def _refused_in_remote_control(self, what: str) -> bool:
+        if not self.state.remote_control:
+            return False
+        self.state.tell(f"The line's PLC is in charge, so the window cannot {what}. An engineer "
+                        f"can take back local control (Station menu).", "warning")
+        return True
+
+    def _on_link(self, status) -> None:
+        if status.up:
+            self.state.tell(f"Line link {status.output} is up.")
+        else:
+            self.state.tell(f"Line link {status.output} is down: {status.text}", "warning")
+        self._publish_line()
+
+    def _on_station_state(self, station_state) -> None:
+        if self.state.remote_control:  # the PLC starts and stops runs: follow them
+            running = self.pipeline.running
+            if running:
+                self._run_id = self.pipeline.run_id
+            if self.state.run_state in (IDLE, RUNNING, PAUSED):
+                self.state.set_run_state(RUNNING if running else IDLE)
+        if station_state.error_code != self._line_error_code:
+            self._line_error_code = station_state.error_code
+            if station_state.error_code:
+                self.state.tell(f"The line sees an error: {station_state.error_text}", "error")
+        self._publish_line(station_state.error_text if station_state.error_code else "")
+
+    def _on_plc_recipe(self, info, path: str) -> None:
+        self.state.set_model(info, path)
+        self.state.tell(f"The line chose recipe '{info.name}'.")
+
+    def _publish_line(self, line_error: str | None = None) -> None:
+        error = self.state.line_error if line_error is None else line_error
+        self.state.set_line(self.line.remote_control, self.line.links(), error if self.line.active else "")
 
     def set_failed_dir(self, folder: str | Path | None) -> None:
         self.pipeline.recorder.failed_dir = Path(folder) if folder else None
@@ -266,8 +407,8 @@ class InspectionController(QObject):
             return
         if text:
             self.state.tell(text, level)
-        if kind == "source_failed":
-            self.stop()
+        if kind == "source_failed" and not self.state.remote_control:
+            self._stop_run()  # under remote control the station reports it to the line
 
     def _on_threshold(self, value: float) -> None:
         self.pipeline.threshold = value
@@ -284,6 +425,7 @@ class InspectionController(QObject):
     def shutdown(self) -> None:
         self._poll.stop()
         self.loader.loaded.disconnect(self._on_model_loaded)
+        self.line.close()
         self.pipeline.shutdown(timeout=2.0)
         self.loader.shutdown()
         if self.database is not None:

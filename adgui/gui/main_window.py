@@ -21,7 +21,10 @@ from .controller import InspectionController
 from .counters_panel import CountersPanel
 from .failure_strip import FailureStrip
 from .image_panel import ImagePanel
+from .line_link import LineConfig
+from .links_panel import LinksPanel
 from .notice_bar import NoticeBar
+from .outputs_dialog import OutputsDialog
 from .recipe_bar import RecipeBar
 from .shift_report import write_shift_report
 from .settings import load_source_settings, number, save_source_settings
@@ -54,6 +57,7 @@ class MainWindow(QMainWindow):
         self.threshold_panel = ThresholdPanel(state)
         self.failure_strip = FailureStrip(state)
         self.status_panel = StatusPanel(state, self.statusBar())
+        self.links_panel = LinksPanel(state)
         self._lay_out()
         self._build_menus()
 
@@ -94,6 +98,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(10, 8, 10, 4)
         layout.addWidget(self.notice)
+        layout.addWidget(self.links_panel)
         layout.addWidget(self.recipe_bar)
         layout.addWidget(self.source_bar)
         layout.addWidget(splitter, 1)
@@ -129,6 +134,11 @@ class MainWindow(QMainWindow):
         station.addAction("Engineer login…", self.ask_login, "Ctrl+L")
         station.addAction("Log out", self.controller.log_out)
         station.addAction("Set a password…", self.ask_set_password)
+        station.addSeparator()
+        station.addAction("Line outputs (PLC, MQTT)…", self.edit_line_outputs)
+        station.addAction("Hand control to the line (PLC)",
+                          lambda: self.controller.enter_remote_control(self.source_bar.spec()))
+        station.addAction("Take back local control…", self.ask_leave_remote_control)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("How to begin", self._show_help)
 
@@ -275,6 +285,25 @@ class MainWindow(QMainWindow):
             return
         self.state.tell(f"Password of {name.strip()} set.")
 
+    def edit_line_outputs(self) -> OutputsDialog:
+        """Non-modal, so that tests drive it; the change is the controller's (guarded)."""
+        dialog = OutputsDialog(self.controller.line.config, self._apply_line_outputs, self)
+        dialog.open()
+        return dialog
+
+    def _apply_line_outputs(self, config: LineConfig, reason: str) -> bool:
+        if not self.controller.configure_line(config, reason):
+            return False
+        self.settings.setValue("line/outputs", config.to_text())
+        return True
+
+    def ask_leave_remote_control(self) -> None:
+        reason, accepted = QInputDialog.getText(
+            self, "Take back local control", "Why does the station leave the PLC's control? "
+            "(kept in the audit trail)")
+        if accepted:
+            self.controller.leave_remote_control(reason)
+
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt's name
         # Any key or click counts as activity: engineer mode times out only when left alone.
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.MouseButtonPress):
@@ -350,6 +379,14 @@ class MainWindow(QMainWindow):
         recorder = self.controller.pipeline.recorder
         recorder.free_space_floor_mb = number(settings, "images/free_space_floor_mb",
                                               recorder.free_space_floor_mb)
+        try:
+            line = LineConfig.from_text(str(settings.value("line/outputs", "") or ""))
+        except ValueError as error:
+            self.state.tell(f"Line outputs not started: {error}. Set them again (Station menu).",
+                            "warning")
+        else:
+            if line:
+                self.controller.configure_line(line, record=False)
         recipe = str(settings.value("recipe/path", ""))
         if recipe and Path(recipe).is_file():
             self.load_recipe(recipe, number(settings, "recipe/threshold", None))

@@ -95,6 +95,7 @@ class SourceBar(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         state.run_state_changed.connect(self._on_run_state)
         state.model_changed.connect(self._on_run_state)
+        state.line_changed.connect(self._on_run_state)
         self._on_kind()
         self._on_run_state()
 
@@ -155,15 +156,17 @@ class SourceBar(QWidget):
         self.trigger.setEnabled(self.trigger.count() > 1 and not self._active())
 
     def _active(self) -> bool:
-        return self.state.run_state in (RUNNING, PAUSED)
+        # Under remote control the PLC starts and stops runs: the source is not the window's.
+        return self.state.run_state in (RUNNING, PAUSED) or self.state.remote_control
 
     def _on_run_state(self, *_args) -> None:
         run_state = self.state.run_state
         active = self._active()
+        local = not self.state.remote_control
         self.start_button.setText("▶  Resume" if run_state == PAUSED else "▶  Start")
-        self.start_button.setEnabled(self.state.model is not None and run_state != RUNNING)
-        self.pause_button.setEnabled(run_state == RUNNING)
-        self.stop_button.setEnabled(active)
+        self.start_button.setEnabled(local and self.state.model is not None and run_state != RUNNING)
+        self.pause_button.setEnabled(local and run_state == RUNNING)
+        self.stop_button.setEnabled(local and active)
         for widget in (self.kind, self.stack, self.settings_button, self.queue):
             widget.setEnabled(not active)
         self.trigger.setEnabled(self.trigger.count() > 1 and not active)

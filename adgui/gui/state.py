@@ -53,6 +53,7 @@ class AppState(QObject):
     source_changed = Signal(str)
     shift_changed = Signal(str)
     role_changed = Signal(str, str)  # user, role
+    line_changed = Signal()  # line outputs' links, remote control, the station's error
     message = Signal(str, str)  # level ("info", "warning", "error"), text
 
     def __init__(self, parent: QObject | None = None):
@@ -64,6 +65,9 @@ class AppState(QObject):
         self.source = ""
         self.shift = ""  # the current shift's label, whose counts the counters show
         self.user, self.role = "", "operator"
+        self.remote_control = False  # the line's PLC runs the station: local controls locked
+        self.links: list = []  # LinkStatus of each line output
+        self.line_error = ""  # the station's error as the line sees it, "" when none
         self.shown: JudgedPart | None = None
         self.latest: JudgedPart | None = None
         self.reviewing = False
@@ -183,6 +187,11 @@ class AppState(QObject):
     def set_role(self, user: str, role: str) -> None:
         self.user, self.role = user, role
         self.role_changed.emit(user, role)
+
+    def set_line(self, remote_control: bool, links: list, line_error: str) -> None:
+        if (remote_control, links, line_error) != (self.remote_control, self.links, self.line_error):
+            self.remote_control, self.links, self.line_error = remote_control, list(links), line_error
+            self.line_changed.emit()
 
     def set_shift(self, label: str) -> None:
         self.shift = label

@@ -1,0 +1,123 @@
+"""The window with its line outputs: a Modbus output configured in the window (an engineer's
+recorded change), a real pymodbus client as the PLC, remote control locking the operator's
+Start / Stop / recipe, leaving it an engineer's recorded action, and a link that goes down
+shown as down."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("pymodbus")
+from adgui.gui.line_link import LineConfig  # noqa: E402
+from adgui.outputs import modbus as reg  # noqa: E402
+from adgui.outputs.base import wait_until  # noqa: E402
+
+from line_fakes import free_port  # noqa: E402
+from test_gui import FakeInspector, flat_images, folder, make_window  # noqa: E402
+from test_outputs_modbus import Plc  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("adgui_home")
+PASSWORD = "line engineer password"
+
+
+def as_engineer(window) -> None:
+    controller = window.controller
+    if "erin" not in controller.guard.session.users:  # the station's first engineer
+        controller.guard.set_password("erin", PASSWORD, "engineer")
+    assert controller.log_in("erin", PASSWORD)
+
+
+def audit_kinds(window) -> list[str]:
+    database = window.controller.database
+    database.writer.flush()
+    return [event.kind for event in database.database.events()]
+
+
+@pytest.fixture
+def modbus_window(qtbot, tmp_path):
+    window = make_window(qtbot, FakeInspector())
+    port = free_port()
+    config = LineConfig({"modbus": {"listen": f"127.0.0.1:{port}", "ack_timeout_ms": 60_000}})
+    yield window, config, port
+    window.controller.line.close()
+
+
+def test_an_operator_cannot_change_the_outputs(modbus_window):
+    window, config, _ = modbus_window
+    assert not window.controller.configure_line(config, "new PLC")
+    assert "operator cannot" in window.state.last_message[1].lower()
+    assert not window.controller.line.active
+    assert "permission_denied" in audit_kinds(window)
+
+
+def test_the_plc_runs_the_station_from_the_window_and_an_engineer_takes_it_back(
+        modbus_window, qtbot, tmp_path):
+    window, config, port = modbus_window
+    controller, state = window.controller, window.state
+    as_engineer(window)
+    dialog = window.edit_line_outputs()
+    assert dialog.groups["modbus"].isChecked() is False
+    dialog.groups["modbus"].setChecked(True)
+    dialog.editors["modbus"]["listen"].set_value(f"127.0.0.1:{port}")
+    dialog.editors["modbus"]["ack_timeout_ms"].set_value(60_000)
+    dialog._accept()  # no reason given: refused, the dialog stays open with what was typed
+    assert dialog.isVisible() and not controller.line.active
+    dialog.reason.setText("the new PLC")
+    dialog._accept()
+    assert not dialog.isVisible() and controller.line.active
+    assert "output_changed" in audit_kinds(window)
+    assert LineConfig.from_text(window.settings.value("line/outputs")).outputs["modbus"]["listen"] \
+        == f"127.0.0.1:{port}"
+    assert window.links_panel.isVisible()
+
+    images = flat_images(tmp_path / "parts", [10, 90, 20, 80, 30])  # PASS FAIL PASS FAIL PASS
+    assert controller.enter_remote_control(folder(images, trigger="plc"))
+    assert state.remote_control and window.links_panel.remote.isVisible()
+    bar = window.source_bar
+    assert not (bar.start_button.isEnabled() or bar.stop_button.isEnabled()
+                or window.recipe_bar.combo.isEnabled())
+    # Calling the controller directly is refused too, with a message.
+    controller.stop()
+    assert "PLC is in charge" in state.last_message[1]
+    assert controller.pipeline.running
+
+    plc = Plc(port)
+    try:
+        plc.wait_for(reg.READY_REG, 1)
+        verdicts = []
+        for _ in range(5):
+            plc.trigger()
+            _, bits, _ = plc.take_result()
+            verdicts.append(bits)
+        assert verdicts == [(1, 0, 0), (0, 1, 0), (1, 0, 0), (0, 1, 0), (1, 0, 0)]
+        qtbot.waitUntil(lambda: state.counters.judged == 5, timeout=10_000)
+        assert "✔ modbus" in window.links_panel.links.text()
+    finally:
+        plc.close()
+
+    # The PLC stops polling: the window shows the link down.
+    qtbot.waitUntil(lambda: "DOWN" in window.links_panel.links.text(),
+                    timeout=int(reg.LINK_IDLE_S * 1000) + 5_000)
+
+    controller.log_out()
+    assert not controller.leave_remote_control("maintenance")
+    assert state.remote_control and "operator cannot" in state.last_message[1].lower()
+    as_engineer(window)
+    assert controller.leave_remote_control("maintenance")
+    assert not state.remote_control and not window.links_panel.remote.isVisible()
+    assert bar.stop_button.isEnabled() and window.recipe_bar.combo.isEnabled()
+    assert "remote_control_left" in audit_kinds(window)
+    controller.stop()
+    assert wait_until(lambda: not controller.pipeline.running, 5)
+
+
+def test_an_output_that_cannot_start_says_why_and_nothing_runs(modbus_window):
+    window, config, port = modbus_window
+    as_engineer(window)
+    assert window.controller.configure_line(config, "first")
+    clash = LineConfig({"modbus": {"listen": f"127.0.0.1:{port}"},
+                        "opcua": {"endpoint": f"opc.tcp://127.0.0.1:{port}/adgui/",
+                                  "allow_anonymous": True}})
+    window.controller.line.close()  # frees the port; the next config takes it twice
+    assert not window.controller.configure_line(clash, "both on one port")
+    assert "could not start" in window.state.last_message[1]
+    assert not window.controller.line.active
