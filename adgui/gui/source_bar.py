@@ -71,6 +71,9 @@ class SourceBar(QWidget):
         self.settings_button = QPushButton("Settings…")
         self.settings_button.setToolTip("Camera settings: exposure, gain, pixel format, timeout")
         self.trigger = QComboBox(objectName="triggerMode")
+        for combo in (self.kind, self.trigger):  # narrow enough for a 1280-pixel screen
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.queue = QSpinBox(minimum=1, maximum=64, value=4, prefix="queue ")
         self.queue.setToolTip("Parts that may wait for the model; a part that finds the queue "
                               "full is recorded as NOT JUDGED")
