@@ -67,7 +67,6 @@ class AppState(QObject):
         self.shift = ""  # the current shift's label, whose counts the counters show
         self.user, self.role = "", "operator"
         self.shown: JudgedPart | None = None  # always the live part, also during a review
-        self.latest: JudgedPart | None = None  # the newest part with a picture
         self.reviewed: JudgedPart | None = None
         self.overlay = True
         self.last_message = ("", "")
@@ -112,8 +111,6 @@ class AppState(QObject):
                 self.failures_changed.emit()
             self.scores_changed.emit()
             self.part_added.emit(part)
-        if part.image is not None or part.preview:
-            self.latest = part
         # A review opens beside the live view: the live verdict keeps following the line.
         self.shown = part
         self.shown_changed.emit()
@@ -135,7 +132,7 @@ class AppState(QObject):
         self._latencies.clear()
         self._arrivals.clear()
         self._failures.clear()
-        self.shown = self.latest = self.reviewed = None
+        self.shown = self.reviewed = None
         self._refresh_counters()
         self.failures_changed.emit()
         self.shown_changed.emit()

@@ -10,7 +10,7 @@ setting can hide.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..records.part import ERROR, FAIL, NOT_JUDGED, PASS
@@ -78,22 +78,30 @@ class VerdictDisplay(QWidget):
         font = QFont(self.font())
         font.setWeight(QFont.Weight.Black)
         font.setPixelSize(100)
-        per_pixel = QFontMetricsF(font).horizontalAdvance(self.word) / 100.0  # width per px of size
-        size, symbol, text = _layout(inner, per_pixel, bool(style.symbol))
+        metrics = QFontMetricsF(font)
+        # One line, or two where the words are several and the box is tall: the larger letters win.
+        wordings = [self.word] + ([self.word.replace(" ", "\n")] if " " in self.word else [])
+        layouts = []
+        for wording in wordings:
+            lines = wording.split("\n")
+            per_pixel = max(metrics.horizontalAdvance(line) for line in lines) / 100.0
+            layouts.append((*_layout(inner, per_pixel, bool(style.symbol), len(lines)), wording))
+        size, symbol, text, wording = max(layouts, key=lambda layout: layout[0])
         font.setPixelSize(max(8, int(size)))
         color = QColor(style.text)
         if style.symbol:
             _symbol(painter, style.symbol, symbol, color, font)
         painter.setFont(font)
         painter.setPen(color)
-        painter.drawText(text, Qt.AlignmentFlag.AlignCenter, self.word)
+        painter.drawText(text, Qt.AlignmentFlag.AlignCenter, wording)
 
 
-def _layout(inner: QRectF, per_pixel: float, with_symbol: bool) -> tuple[float, QRectF, QRectF]:
+def _layout(inner: QRectF, per_pixel: float, with_symbol: bool,
+            lines: int = 1) -> tuple[float, QRectF, QRectF]:
     """Font size, symbol cell and text box: the symbol beside the word or above it, whichever
-    gives the larger letters."""
+    gives the larger letters. `per_pixel` is the widest line's width per pixel of font size."""
     def fit(width: float, height: float) -> float:
-        return max(0.0, min(0.8 * height, width / max(per_pixel, 1e-6)))
+        return max(0.0, min(0.8 * height / lines, width / max(per_pixel, 1e-6)))
 
     if not with_symbol:
         return fit(inner.width(), inner.height()), QRectF(), inner
@@ -111,10 +119,10 @@ def _layout(inner: QRectF, per_pixel: float, with_symbol: bool) -> tuple[float, 
         text = QRectF(left + 1.2 * side, inner.top(), beside * per_pixel + 4, inner.height())
         return beside, symbol, text
     top_side = min(top_side, 1.1 * above)
-    height = 1.1 * top_side + 1.2 * above
+    height = 1.1 * top_side + 1.2 * above * lines
     top = inner.center().y() - height / 2
     symbol = QRectF(inner.center().x() - top_side / 2, top, top_side, top_side)
-    text = QRectF(inner.left(), top + 1.1 * top_side, inner.width(), 1.2 * above)
+    text = QRectF(inner.left(), top + 1.1 * top_side, inner.width(), 1.2 * above * lines)
     return above, symbol, text
 
 
