@@ -219,6 +219,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction("How to begin", self._show_help)
         help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
         self.engineer_actions = [train, open_file, recipes_folder, keep_source, new_shift,
+                                 self.save_failed_action, device_menu.menuAction(),
                                  self.show_score_action]
 
     # -- recipes and training ------------------------------------------------------------

@@ -84,9 +84,9 @@ class SourceBar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Source", objectName="sectionTitle"))
         layout.addWidget(self.kind)
-        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.stack, 3)
         layout.addWidget(self.settings_button)
-        layout.addWidget(self.trigger)
+        layout.addWidget(self.trigger, 1)  # narrow on a small screen, whole on a large one
         layout.addWidget(self.queue)
         for button in (self.start_button, self.pause_button, self.stop_button):
             layout.addWidget(button)
