@@ -334,3 +334,15 @@ def test_the_operators_station_opens_full_screen(qtbot):
     window.toggle_full_screen()
     assert not window.isFullScreen()
     assert str(window.settings.value("window/full_screen")).lower() == "false"
+
+
+def test_typing_in_a_field_is_not_taken_by_the_one_letter_shortcut(qtbot):
+    window = make_window(qtbot)
+    window.state.set_role("erika", "engineer")  # the source bar's folder field is an engineer's
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    field = window.source_bar.form.editors["path"].field
+    field.setFocus()
+    qtbot.waitUntil(field.hasFocus, timeout=2000)
+    qtbot.keyClicks(field, "boo")
+    assert field.text() == "boo" and window.state.overlay
