@@ -195,8 +195,9 @@ def colour_report(pixels: dict, looks, contrast_ratio, delta_e76, simulate, text
             "text": style.text, "text_contrast": round(text_contrast(verdict), 2),
             "text_contrast_on_painted": round(contrast_ratio(style.text, painted), 2),
             "deuteranopia_background": simulate(style.background),
-            "deuteranopia_text_contrast": round(contrast_ratio(simulate(style.text),
-                                                               simulate(style.background)), 2),
+            "deuteranopia_text_contrast": round(min(  # against each stripe where hatched
+                contrast_ratio(simulate(style.text), simulate(background))
+                for background in [style.background] + ([style.hatch] if style.hatch else [])), 2),
         }
     first, second = looks[PASS].background, looks[FAIL].background
     seen_first, seen_second = simulate(first), simulate(second)
