@@ -121,6 +121,7 @@ def main(argv: list[str]) -> int:
         state.clear_recent()
         for part in bads[:1] + goods[1:3]:  # some history in the counters and the strip
             state.add_part(part)
+            settle(app, 0.3)  # parts a few tenths of a second apart, as on a line
         # The counters as a morning's shift would show them (they are the database's counts).
         window.controller.pipeline.counts.reset(Counts(1412, 1371, 35, 4, 2))
         state.set_counts(window.controller.pipeline.counts.snapshot())
