@@ -39,8 +39,8 @@ class CountersPanel(QWidget):
         self.new_shift_button.setToolTip("Start counting a new shift; the reason is recorded and "
                                          "no part is deleted")
         self.new_shift_button.clicked.connect(self.new_shift_requested)
-        grid.addWidget(self.shift, 3, 0)
-        grid.addWidget(self.new_shift_button, 3, 1, 1, 2)
+        grid.addWidget(self.shift, 3, 0, 1, 2)  # the whole label also when the button is hidden
+        grid.addWidget(self.new_shift_button, 3, 2)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(grid)

@@ -1,4 +1,5 @@
-"""A strip of the most recent rejected parts (FAIL, NOT JUDGED, ERROR); click one to review it."""
+"""A strip of the most recent rejected parts (FAIL, NOT JUDGED, ERROR); click one to review it
+beside the live view (Page Up / Page Down step through them)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +8,7 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListView, QListWidget, QListWidgetItem,
                                QVBoxLayout, QWidget)
 
+from .score_scale import operator_score
 from .state import AppState
 from .verdict_panel import verdict_word
 
@@ -29,9 +31,10 @@ def _caption(part) -> str:
     record = part.record
     stem = record.part_id.rsplit(".", 1)[0]
     stem = stem if len(stem) <= 14 else stem[:13] + "…"
-    if record.score is None:
+    score = operator_score(record.score, record.threshold)
+    if score is None:
         return f"{verdict_word(record.verdict)}\n{stem}"
-    return f"{record.score:.2f}  {stem}"
+    return f"{verdict_word(record.verdict)} {score}\n{stem}"
 
 
 class FailureStrip(QWidget):
@@ -39,6 +42,7 @@ class FailureStrip(QWidget):
         super().__init__(parent)
         self.state = state
         self.title = QLabel(objectName="sectionTitle")
+        self.title.setWordWrap(True)
         self.list = QListWidget(objectName="failureStrip")
         self.list.setViewMode(QListView.ViewMode.IconMode)
         self.list.setFlow(QListView.Flow.LeftToRight)
@@ -49,8 +53,7 @@ class FailureStrip(QWidget):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.list.itemClicked.connect(self._on_clicked)
         header = QHBoxLayout()
-        header.addWidget(self.title)
-        header.addStretch(1)
+        header.addWidget(self.title, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(header)
@@ -58,13 +61,15 @@ class FailureStrip(QWidget):
         self._results = []
         self._icons: dict[int, QIcon] = {}
         state.failures_changed.connect(self._refresh)
+        state.reviewed_changed.connect(self._select_reviewed)
         self._refresh()
 
     def _refresh(self) -> None:
         results = self.state.failures()[::-1]  # newest on the left
-        self.title.setText(f"Recent rejects ({len(results)}) — click one to review it"
-                           if results else "Recent rejects — none")
+        self.title.setText(f"Recent rejects ({len(results)}) — click one, or Page Up / Page Down, "
+                           f"to review it beside the live view" if results else "Recent rejects — none")
         if [id(r) for r in results] == [id(r) for r in self._results]:
+            self._select_reviewed()
             return
         self._results = results
         # Icons are made once per result, from the small copy the worker drew.
@@ -74,9 +79,21 @@ class FailureStrip(QWidget):
             item = QListWidgetItem(self._icons[id(result)], _caption(result))
             record = result.record
             item.setToolTip(f"{record.source} · {record.part_id} · {verdict_word(record.verdict)}"
-                            f"{'' if record.score is None else f' · score {record.score:.3f}'}"
+                            f"{'' if record.score is None else f' · calibrated score {record.score:.3f}'}"
                             f"{' · ' + record.reason if record.reason else ''}")
             self.list.addItem(item)
+        self._select_reviewed()
+
+    def _select_reviewed(self) -> None:
+        """The part under review is the strip's selected item."""
+        ids = [id(result) for result in self._results]
+        reviewed = id(self.state.reviewed) if self.state.reviewed is not None else None
+        self.list.blockSignals(True)
+        if reviewed in ids:
+            self.list.setCurrentRow(ids.index(reviewed))
+        else:
+            self.list.clearSelection()
+        self.list.blockSignals(False)
 
     @staticmethod
     def _icon(result) -> QIcon:

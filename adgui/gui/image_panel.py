@@ -1,4 +1,9 @@
-"""The image view: the part with its heatmap and defect contours, or how to begin."""
+"""The image view: a part with its heatmap and defect contours (or plain), or how to begin.
+
+Two of them sit side by side: the live view follows the line, the review view shows an
+earlier reject. Every new part is shown whole: a zoom kept from the last part could leave
+a defect off screen.
+"""
 from __future__ import annotations
 
 import pyqtgraph as pg
@@ -6,20 +11,23 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QStackedWidget, QVBoxLayout,
                                QWidget)
 
+from .score_scale import operator_score
 from .state import AppState
 from .verdict_panel import verdict_word
 
 EMPTY_NO_MODEL = ("<h2>No recipe loaded</h2>"
-                  "<p>Drop a folder of <b>good</b> part images anywhere on this window to train "
-                  "a new recipe,<br>or pick a saved recipe in the bar above.</p>")
-EMPTY_NO_FRAME = ("<h2>Ready</h2><p>Choose a source above (folder, video or camera) "
-                  "and press <b>Start</b>.</p>")
+                  "<p>An engineer logs in (Station ▸ Engineer login) and trains or picks a recipe:"
+                  "<br>drop a folder of <b>good</b> part images on this window to train one.</p>")
+EMPTY_NO_FRAME = "<h2>Ready</h2><p>Press <b>Start</b> (F5) to inspect.</p>"
+EMPTY_NO_REVIEW = "<p>Click a reject in the strip below, or press Page Up, to review it here.</p>"
+LIVE, REVIEW = "live", "review"
 
 
 class ImagePanel(QWidget):
-    def __init__(self, state: AppState, parent: QWidget | None = None):
+    def __init__(self, state: AppState, follow: str = LIVE, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
+        self.follow = follow
         self._hint = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, objectName="emptyHint")
         self._hint.setWordWrap(True)
         self._view = pg.GraphicsLayoutWidget()
@@ -28,55 +36,73 @@ class ImagePanel(QWidget):
         # Row-major numpy images and fixed levels: no transpose, no per-frame level search.
         self._image = pg.ImageItem(axisOrder="row-major", levels=(0, 255))
         box.addItem(self._image)
-        self._box = box
+        self.box = box
         self._stack = QStackedWidget()
         self._stack.addWidget(self._hint)
         self._stack.addWidget(self._view)
         self._caption = QLabel(objectName="imageCaption")
-        self._back = QPushButton("Back to live", objectName="backToLive")
-        self._back.clicked.connect(state.back_to_live)
+        self._caption.setWordWrap(True)  # two views side by side fit a 1280-pixel screen
+        self.overlay_button = QPushButton("Heatmap", objectName="overlayButton", checkable=True)
+        self.overlay_button.setToolTip("Show the heatmap and defect contours, or the plain image (O)")
+        self.overlay_button.setChecked(state.overlay)
+        self.overlay_button.toggled.connect(state.set_overlay)
+        self.reset_button = QPushButton("Whole part", objectName="resetViewButton")
+        self.reset_button.setToolTip("Show the whole part again after zooming (Home)")
+        self.reset_button.clicked.connect(self.reset_view)
         bottom = QHBoxLayout()
         bottom.addWidget(self._caption, 1)
-        bottom.addWidget(self._back)
+        bottom.addWidget(self.overlay_button)
+        bottom.addWidget(self.reset_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._stack, 1)
         layout.addLayout(bottom)
-        self._shape = None
-        state.shown_changed.connect(self._refresh)
+        self._part_id: int | None = None
+        (state.reviewed_changed if follow == REVIEW else state.shown_changed).connect(self._refresh)
         state.model_changed.connect(self._refresh)
+        state.overlay_changed.connect(self._on_overlay)
         self._refresh()
 
-    def _refresh(self) -> None:
-        result = self.state.shown
-        self._back.setVisible(self.state.reviewing)
+    def part(self):
+        return self.state.reviewed if self.follow == REVIEW else self.state.shown
+
+    def reset_view(self) -> None:
+        self.box.autoRange(padding=0.01)
+
+    def _on_overlay(self, shown: bool) -> None:
+        self.overlay_button.blockSignals(True)
+        self.overlay_button.setChecked(shown)
+        self.overlay_button.blockSignals(False)
+        self._refresh(keep_view=True)
+
+    def _refresh(self, keep_view: bool = False) -> None:
+        result = self.part()
         if result is None:
-            self._hint.setText(EMPTY_NO_FRAME if self.state.model else EMPTY_NO_MODEL)
+            self._hint.setText(EMPTY_NO_REVIEW if self.follow == REVIEW
+                               else EMPTY_NO_FRAME if self.state.model else EMPTY_NO_MODEL)
             self._stack.setCurrentWidget(self._hint)
             self._caption.setText("")
+            self._part_id = None
             return
         record = result.record
-        picture = result.picture if result.picture is not None else result.image
-        if picture is None:  # a part with no image (NOT JUDGED): keep the last picture shown
+        plain = result.image
+        overlay = result.picture if result.picture is not None else plain
+        picture = overlay if self.state.overlay else (plain if plain is not None else overlay)
+        if picture is None:  # a part with no image: never leave the last part's picture up
+            self._hint.setText(f"<h2>{verdict_word(record.verdict)}</h2><p>{record.part_id}: "
+                               f"no image{' — ' + record.reason if record.reason else ''}</p>")
+            self._stack.setCurrentWidget(self._hint)
             self._caption.setText(f"{record.part_id}: {verdict_word(record.verdict)} — {record.reason}")
+            self._part_id = id(result)
             return
         self._stack.setCurrentWidget(self._view)
         self._image.setImage(picture, autoLevels=False, levels=(0, 255))
-        if picture.shape[:2] != self._shape or not self.state.reviewing:
-            # Every new part is shown whole: a zoom kept from the last one could hide a defect.
-            self._shape = picture.shape[:2]
-            self._box.autoRange(padding=0.01)
-        reviewing = self.state.reviewing
-        prefix = ("REVIEWING an earlier part" if reviewing
+        if not keep_view or self._part_id != id(result):
+            self._part_id = id(result)
+            self.reset_view()
+        prefix = ("Review" if self.follow == REVIEW
                   else "Preview (not recorded)" if result.preview else "Live")
-        if self._caption.property("reviewing") != reviewing:
-            self._caption.setProperty("reviewing", reviewing)
-            self._caption.style().unpolish(self._caption)
-            self._caption.style().polish(self._caption)
         latency = "" if record.latency_ms is None else f"  ·  {record.latency_ms:.0f} ms"
-        self._caption.setText(f"{prefix}: {record.source}  ·  {record.part_id}  ·  "
-                              f"{verdict_word(record.verdict)}  ·  score {_score(record.score)}{latency}")
-
-
-def _score(score: float | None) -> str:
-    return "—" if score is None else f"{score:.3f}"
+        score = operator_score(record.score, record.threshold)
+        self._caption.setText(f"{prefix}: {record.part_id}  ·  {verdict_word(record.verdict)}  ·  "
+                              f"score {'—' if score is None else score}{latency}")

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QActionGroup, QDesktopServices
 from PySide6.QtWidgets import (QApplication, QFileDialog, QInputDialog, QLineEdit, QMainWindow,
                                QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
+from ..access.roles import may
 from ..pipeline.catalog import device_choices
 from ..pipeline.control_chart import EwmaConfig
 from ..pipeline.userdata import RECIPE_SUFFIX, logs_dir, recipes_dir
@@ -24,16 +25,27 @@ from .image_panel import ImagePanel
 from .line_link import LineConfig
 from .links_panel import LinksPanel
 from .notice_bar import NoticeBar
+from .operator_view import SHORTCUTS, ReviewPane, RunBar
 from .outputs_dialog import OutputsDialog
 from .recipe_bar import RecipeBar
 from .shift_report import write_shift_report
-from .settings import load_source_settings, number, save_source_settings
+from .settings import flag, load_source_settings, number, save_source_settings
 from .source_bar import SourceBar
-from .state import AppState
+from .state import PAUSED, RUNNING, AppState
 from .status_panel import StatusPanel
 from .threshold_panel import ThresholdPanel
 from .training_dialog import TrainingDialog
 from .verdict_panel import VerdictPanel
+
+VERDICT_SHARE = 0.24  # of the window's height on the operator's screen: readable from 3 m
+VERDICT_SHARE_ENGINEER = 0.17
+SIDE_MIN_WIDTH = 420
+SIDE_SHARE = 0.32  # of the window's width for the operator's verdict column
+SHORTCUT_HELP = (("start", "Start, or resume after a pause"), ("pause", "Pause"),
+                 ("stop", "Stop"), ("previous_failure", "Review the previous (older) reject"),
+                 ("next_failure", "Review the next (newer) reject"),
+                 ("close_review", "Close the review"), ("reset_view", "Show the whole part again"),
+                 ("overlay", "Heatmap overlay on / off"), ("full_screen", "Full screen on / off"))
 
 
 class MainWindow(QMainWindow):
@@ -50,6 +62,8 @@ class MainWindow(QMainWindow):
         self.recipe_bar = RecipeBar(state)
         self.source_bar = SourceBar(state)
         self.image_panel = ImagePanel(state)
+        self.review_pane = ReviewPane(state)
+        self.run_bar = RunBar(state)
         # Wide limits: at line rates the textbook L = 3 cries wolf every few minutes.
         self.charts_panel = ChartsPanel(state, EwmaConfig(width=4.0))
         self.verdict_panel = VerdictPanel(state)
@@ -60,6 +74,11 @@ class MainWindow(QMainWindow):
         self.links_panel = LinksPanel(state)
         self._lay_out()
         self._build_menus()
+        self.run_bar.start_requested.connect(self.start_configured)
+        self.run_bar.pause_requested.connect(controller.pause)
+        self.run_bar.stop_requested.connect(controller.stop)
+        state.role_changed.connect(self._apply_role)
+        self._apply_role()
 
         self.recipe_bar.recipe_chosen.connect(self.load_recipe)
         self.recipe_bar.train_requested.connect(lambda: self.open_training())
@@ -80,13 +99,20 @@ class MainWindow(QMainWindow):
         side = QWidget(objectName="sidePanel")
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(8, 0, 0, 0)
-        side_layout.addWidget(self.verdict_panel)
+        side_layout.addWidget(self.verdict_panel, 1)
         side_layout.addWidget(self.counters_panel)
-        side_layout.addWidget(self.threshold_panel, 1)
-        side.setMinimumWidth(420)
+        side.setMinimumWidth(SIDE_MIN_WIDTH)
+        self.side = side
+        # The review opens beside the live image, never in its place.
+        live = QSplitter(Qt.Orientation.Horizontal, objectName="liveSplitter")
+        live.addWidget(self.image_panel)
+        live.addWidget(self.review_pane)
+        live.setChildrenCollapsible(False)
+        self.live_splitter = live
         splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
         self.views = QTabWidget(objectName="views")
-        self.views.addTab(self.image_panel, "Live")
+        self.views.addTab(live, "Live")
+        self.views.addTab(self.threshold_panel, "Threshold")
         self.views.addTab(self.charts_panel, "Shift charts")
         splitter.addWidget(self.views)
         splitter.addWidget(side)
@@ -101,25 +127,63 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.links_panel)
         layout.addWidget(self.recipe_bar)
         layout.addWidget(self.source_bar)
+        layout.addWidget(self.run_bar)
         layout.addWidget(splitter, 1)
         layout.addWidget(self.failure_strip)
         self.setCentralWidget(central)
 
+    def engineering_widgets(self) -> list[QWidget]:
+        """What only an engineer sees besides the Threshold and Shift charts tabs: recipes and
+        training, sources, new shift."""
+        return [self.recipe_bar, self.source_bar, self.counters_panel.new_shift_button]
+
+    def _apply_role(self, *_args) -> None:
+        """The operator's run screen, or the engineer's with every control."""
+        engineer = may(self.state.role, "threshold")
+        for widget in self.engineering_widgets():
+            widget.setVisible(engineer)
+        for action in self.engineer_actions:
+            action.setVisible(engineer)
+        self.run_bar.setVisible(not engineer)  # the source bar has its own Start, Pause, Stop
+        for panel in (self.threshold_panel, self.charts_panel):
+            self.views.setTabVisible(self.views.indexOf(panel), engineer)
+        self.views.tabBar().setVisible(engineer)
+        if not engineer:
+            self.views.setCurrentIndex(0)
+        self._size_verdict()
+
+    def _size_verdict(self) -> None:
+        engineer = may(self.state.role, "threshold")
+        share = VERDICT_SHARE_ENGINEER if engineer else VERDICT_SHARE
+        self.verdict_panel.set_verdict_height(int(share * self.height()))
+        if not engineer:  # the operator's verdict column is wider, for larger letters
+            side = max(SIDE_MIN_WIDTH, int(SIDE_SHARE * self.width()))
+            self.splitter.setSizes([max(1, self.splitter.width() - side), side])
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._size_verdict()
+
     def _build_menus(self) -> None:
         recipe = self.menuBar().addMenu("&Recipe")
-        recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
-        recipe.addAction("&Open model file…", self._open_model_file, "Ctrl+O")
-        recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
-        recipe.addAction("Keep the current source settings with this recipe",
-                         self.keep_source_with_recipe)
+        train = recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
+        open_file = recipe.addAction("&Open model file…", self._open_model_file, "Ctrl+O")
+        recipes_folder = recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
+        keep_source = recipe.addAction("Keep the current source settings with this recipe",
+                                       self.keep_source_with_recipe)
         recipe.addSeparator()
         recipe.addAction("&Quit", self.close, "Ctrl+Q")
         inspection = self.menuBar().addMenu("&Inspection")
+        self.start_action = inspection.addAction("Start / resume", self.start_configured,
+                                                 SHORTCUTS["start"])
+        self.pause_action = inspection.addAction("Pause", self.controller.pause, SHORTCUTS["pause"])
+        self.stop_action = inspection.addAction("Stop", self.controller.stop, SHORTCUTS["stop"])
+        inspection.addSeparator()
         self.save_failed_action = QAction("Save failed images to a folder…", self, checkable=True)
         self.save_failed_action.toggled.connect(self._toggle_save_failed)
         inspection.addAction(self.save_failed_action)
         inspection.addAction("Show inspection logs", lambda: _open_folder(logs_dir()))
-        inspection.addAction("New shift…", self.ask_new_shift)
+        new_shift = inspection.addAction("New shift…", self.ask_new_shift)
         inspection.addAction("Shift report (PDF)…", self.export_shift_report)
         device_menu = inspection.addMenu("Device for inspection")
         group = QActionGroup(self)
@@ -130,17 +194,43 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, d=device: self._set_device(d))
             group.addAction(action)
         self.device_actions = group
+        view = self.menuBar().addMenu("&View")
+        self.full_screen_action = view.addAction("Full screen", self.toggle_full_screen,
+                                                 SHORTCUTS["full_screen"])
+        self.full_screen_action.setCheckable(True)
+        self.overlay_action = view.addAction("Heatmap overlay")
+        self.overlay_action.setShortcut(SHORTCUTS["overlay"])
+        self.overlay_action.setCheckable(True)
+        self.overlay_action.setChecked(self.state.overlay)
+        self.overlay_action.toggled.connect(self.state.set_overlay)
+        self.state.overlay_changed.connect(self.overlay_action.setChecked)
+        view.addAction("Whole part (reset zoom)", self.reset_views, SHORTCUTS["reset_view"])
+        view.addSeparator()
+        view.addAction("Review previous (older) reject", lambda: self.state.review_step(-1),
+                       SHORTCUTS["previous_failure"])
+        view.addAction("Review next (newer) reject", lambda: self.state.review_step(+1),
+                       SHORTCUTS["next_failure"])
+        view.addAction("Close the review", self.state.back_to_live, SHORTCUTS["close_review"])
+        view.addSeparator()
+        self.show_score_action = view.addAction("Show the score (0–100) on the run screen")
+        self.show_score_action.setCheckable(True)
+        self.show_score_action.setChecked(self.verdict_panel.show_score)
+        self.show_score_action.toggled.connect(self._set_show_score)
         station = self.menuBar().addMenu("&Station")
         station.addAction("Engineer login…", self.ask_login, "Ctrl+L")
         station.addAction("Log out", self.controller.log_out)
         station.addAction("Set a password…", self.ask_set_password)
         station.addSeparator()
-        station.addAction("Line outputs (PLC, MQTT)…", self.edit_line_outputs)
+        line_outputs = station.addAction("Line outputs (PLC, MQTT)…", self.edit_line_outputs)
         station.addAction("Hand control to the line (PLC)",
                           lambda: self.controller.enter_remote_control(self.source_bar.spec()))
         station.addAction("Take back local control…", self.ask_leave_remote_control)
         help_menu = self.menuBar().addMenu("&Help")
         help_menu.addAction("How to begin", self._show_help)
+        help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
+        self.engineer_actions = [train, open_file, recipes_folder, keep_source, new_shift,
+                                 self.save_failed_action, device_menu.menuAction(),
+                                 self.show_score_action, line_outputs]
 
     # -- recipes and training ------------------------------------------------------------
     def load_recipe(self, path: str, threshold: float | None = None) -> None:
@@ -191,6 +281,10 @@ class MainWindow(QMainWindow):
             self.load_recipe(str(path))
 
     # -- sources and options -------------------------------------------------------------
+    def start_configured(self) -> None:
+        """Start (or resume) with the source an engineer set up."""
+        self._start(self.source_bar.spec())
+
     def _start(self, spec) -> None:
         self.controller.set_queue_size(self.source_bar.queue.value())
         if self.controller.start(spec):
@@ -349,7 +443,28 @@ class MainWindow(QMainWindow):
             "nothing.\n"
             "3. Adjust: a new threshold applies from the next part; verdicts already given "
             "stay as they were.\n"
-            "Rejected parts appear in the strip at the bottom; click one to review it."))
+            "Rejected parts appear in the strip at the bottom; click one to review it beside "
+            "the live view."))
+
+    def _show_shortcuts(self) -> None:
+        QMessageBox.information(self, "Keyboard shortcuts", shortcut_help())
+
+    def toggle_full_screen(self) -> None:
+        full = not self.isFullScreen()
+        if full:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+        self.full_screen_action.setChecked(full)
+        self.settings.setValue("window/full_screen", full)
+
+    def reset_views(self) -> None:
+        self.image_panel.reset_view()
+        self.review_pane.image.reset_view()
+
+    def _set_show_score(self, shown: bool) -> None:
+        self.verdict_panel.set_show_score(shown)
+        self.settings.setValue("operator/show_score", shown)
 
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -359,6 +474,12 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geometry)
         else:
             self.resize(1500, 940)
+        self.verdict_panel.set_show_score(flag(settings, "operator/show_score", True))
+        self.show_score_action.setChecked(self.verdict_panel.show_score)
+        # The station opens on the operator's full screen; F11 leaves it, and that is kept.
+        if self.state.role == "operator" and flag(settings, "window/full_screen", True):
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowFullScreen)
+            self.full_screen_action.setChecked(True)
         splitter = settings.value("window/splitter")
         if isinstance(splitter, QByteArray):
             self.splitter.restoreState(splitter)
@@ -391,6 +512,25 @@ class MainWindow(QMainWindow):
         if recipe and Path(recipe).is_file():
             self.load_recipe(recipe, number(settings, "recipe/threshold", None))
 
+    def ask_quit(self) -> QMessageBox:
+        """Asked when the window is closed while inspection runs; it does not block, so
+        nothing waits on it. Stop and quit stops the line first."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Quit while inspecting?",
+                          "Inspection is running. Quitting stops it: parts that arrive "
+                          "afterwards get no verdict.", parent=self)
+        quit_button = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
+        keep = box.addButton("Keep inspecting", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+
+        def answered(button) -> None:
+            if button is quit_button:
+                self.controller.stop()
+                self.close()
+        box.buttonClicked.connect(answered)
+        box.open()
+        self.quit_question = box
+        return box
+
     def save_settings(self) -> None:
         settings = self.settings
         settings.setValue("window/geometry", self.saveGeometry())
@@ -403,6 +543,11 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        if (self.state.run_state in (RUNNING, PAUSED)
+                and flag(self.settings, "window/ask_before_quit", True)):
+            event.ignore()  # the line is running: quit only when the operator says so
+            self.ask_quit()
+            return
         dialog = self.training_dialog
         if dialog is not None and dialog.worker is not None:
             dialog.worker.cancel()
@@ -410,6 +555,10 @@ class MainWindow(QMainWindow):
         self.save_settings()
         self.controller.shutdown()
         super().closeEvent(event)
+
+
+def shortcut_help() -> str:
+    return "\n".join(f"{SHORTCUTS[key]}\t{text}" for key, text in SHORTCUT_HELP)
 
 
 def _dropped_path(mime) -> Path | None:

@@ -101,3 +101,12 @@ def save_source_settings(settings: QSettings, spec: SourceSpec, per_kind: dict[s
     for kind, values in {**per_kind, spec.kind: spec.settings}.items():
         for name, value in values.items():
             settings.setValue(f"source/{kind}/{name}", value)
+
+
+def flag(settings: QSettings, key: str, default: bool) -> bool:
+    """A yes / no setting ("true" / "false" in the file), or `default` if missing or unclear."""
+    value = settings.value(key)
+    if isinstance(value, bool):
+        return value
+    text = str(value or "").strip().lower()
+    return {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}.get(text, default)

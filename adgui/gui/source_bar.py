@@ -71,6 +71,9 @@ class SourceBar(QWidget):
         self.settings_button = QPushButton("Settings…")
         self.settings_button.setToolTip("Camera settings: exposure, gain, pixel format, timeout")
         self.trigger = QComboBox(objectName="triggerMode")
+        for combo in (self.kind, self.trigger):  # narrow enough for a 1280-pixel screen
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self.queue = QSpinBox(minimum=1, maximum=64, value=4, prefix="queue ")
         self.queue.setToolTip("Parts that may wait for the model; a part that finds the queue "
                               "full is recorded as NOT JUDGED")
@@ -81,9 +84,9 @@ class SourceBar(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Source", objectName="sectionTitle"))
         layout.addWidget(self.kind)
-        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.stack, 3)
         layout.addWidget(self.settings_button)
-        layout.addWidget(self.trigger)
+        layout.addWidget(self.trigger, 1)  # narrow on a small screen, whole on a large one
         layout.addWidget(self.queue)
         for button in (self.start_button, self.pause_button, self.stop_button):
             layout.addWidget(button)

@@ -45,7 +45,9 @@ class AppState(QObject):
     model_changed = Signal()
     threshold_changed = Signal(float)
     counters_changed = Signal()
-    shown_changed = Signal()  # the part in the image view (live or under review)
+    shown_changed = Signal()  # the live part: the newest judged part or preview frame
+    reviewed_changed = Signal()  # the earlier part under review beside the live one, or none
+    overlay_changed = Signal(bool)  # heatmap overlay on the images, or the plain image
     part_added = Signal(object)  # every station part's JudgedPart (not preview frames)
     failures_changed = Signal()
     scores_changed = Signal()
@@ -68,9 +70,9 @@ class AppState(QObject):
         self.remote_control = False  # the line's PLC runs the station: local controls locked
         self.links: list = []  # LinkStatus of each line output
         self.line_error = ""  # the station's error as the line sees it, "" when none
-        self.shown: JudgedPart | None = None
-        self.latest: JudgedPart | None = None
-        self.reviewing = False
+        self.shown: JudgedPart | None = None  # always the live part, also during a review
+        self.reviewed: JudgedPart | None = None
+        self.overlay = True
         self.last_message = ("", "")
         self._scores: deque[float] = deque(maxlen=HISTOGRAM_SIZE)
         self._judged: deque[tuple[float, str]] = deque(maxlen=HISTOGRAM_SIZE)  # (score, verdict)
@@ -113,11 +115,9 @@ class AppState(QObject):
                 self.failures_changed.emit()
             self.scores_changed.emit()
             self.part_added.emit(part)
-        if part.image is not None or part.preview or not self.reviewing:
-            self.latest = part
-        if not self.reviewing:
-            self.shown = part
-            self.shown_changed.emit()
+        # A review opens beside the live view: the live verdict keeps following the line.
+        self.shown = part
+        self.shown_changed.emit()
         self._refresh_counters()
 
     def set_counts(self, counts: Counts) -> None:
@@ -136,11 +136,11 @@ class AppState(QObject):
         self._latencies.clear()
         self._arrivals.clear()
         self._failures.clear()
-        self.shown = self.latest = None
-        self.reviewing = False
+        self.shown = self.reviewed = None
         self._refresh_counters()
         self.failures_changed.emit()
         self.shown_changed.emit()
+        self.reviewed_changed.emit()
         self.scores_changed.emit()
 
     def recent_scores(self) -> np.ndarray:
@@ -165,14 +165,37 @@ class AppState(QObject):
         return list(self._failures)
 
     # -- review --------------------------------------------------------------------------
+    @property
+    def reviewing(self) -> bool:
+        return self.reviewed is not None
+
     def review(self, part: JudgedPart) -> None:
-        self.shown, self.reviewing = part, True
-        self.shown_changed.emit()
+        """Open an earlier part beside the live view; the live part stays shown."""
+        self.reviewed = part
+        self.reviewed_changed.emit()
+
+    def review_step(self, step: int) -> None:
+        """The next (+1, newer) or previous (-1, older) recent reject; the first step of a
+        review opens the newest one."""
+        failures = self.failures()
+        if not failures:
+            return
+        ids = [id(part) for part in failures]
+        if self.reviewed is None or id(self.reviewed) not in ids:
+            self.review(failures[-1])
+            return
+        index = min(max(ids.index(id(self.reviewed)) + step, 0), len(failures) - 1)
+        self.review(failures[index])
 
     def back_to_live(self) -> None:
-        self.reviewing = False
-        self.shown = self.latest
-        self.shown_changed.emit()
+        """Close the review."""
+        self.reviewed = None
+        self.reviewed_changed.emit()
+
+    def set_overlay(self, shown: bool) -> None:
+        if bool(shown) != self.overlay:
+            self.overlay = bool(shown)
+            self.overlay_changed.emit(self.overlay)
 
     # -- run state and messages ----------------------------------------------------------
     def set_run_state(self, run_state: str) -> None:
