@@ -6,6 +6,9 @@ when a widget that should have been disabled is not:
     guard.change("threshold", 0.5, 0.55, reason="fewer false rejects")  # the Event, or raises
     guard.require("start")  # an action that changes nothing recorded
 
+The event `change` returns is also the approval the pipeline asks for when a threshold or a
+recipe is set on it (`redeem`): a change that was not checked and recorded does not enter it.
+
 Refusals raise PermissionDenied (with a message for people) and are recorded too; every change
 of role (login, logout, time-out) is recorded. Without a database a change cannot be recorded,
 so it is refused (AuditError).
@@ -45,6 +48,7 @@ class Guard:
         self.session = session
         self.trail = trail
         self.kinds = action_kinds()
+        self._approvals: dict[str, "Event"] = {}  # the latest recorded change of each action
         session.on_role_change = self._record_role
 
     @property
@@ -86,9 +90,23 @@ class Guard:
         if self.trail is None:
             raise AuditError("There is no inspection database, so the change cannot be recorded "
                              "and is not made")
-        return self.trail.record(self.kinds[action], user=self.user, old_value=old,
-                                 new_value=new, reason=reason.strip(),
-                                 detail={"role": self.role, **(detail or {})})
+        event = self.trail.record(self.kinds[action], user=self.user, old_value=old,
+                                  new_value=new, reason=reason.strip(),
+                                  detail={"role": self.role, **(detail or {})})
+        self._approvals[action] = event
+        return event
+
+    def redeem(self, approval: "Event | None", action: str, new: Any) -> None:
+        """Where a change enters (the pipeline): return if `approval` is the event this guard
+        recorded last for `action`, with `new` as its new value; it then cannot be used again.
+        Else record the refusal and raise PermissionDenied."""
+        latest = self._approvals.get(action)
+        if approval is None or approval is not latest or approval.new_value != str(new):
+            message = (f"A change of {action} to {new} was not approved and recorded, so it is "
+                       f"not made")
+            self._record_refusal(action, message)
+            raise PermissionDenied(message, action, self.role)
+        del self._approvals[action]
 
     def login(self, name: str, password: str) -> RoleChange:
         """Log in (recorded); a wrong password is refused, and recorded, with PermissionDenied."""
