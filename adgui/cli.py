@@ -408,22 +408,28 @@ def _inspect(args) -> int:
     return EXIT_OK if read > 0 and not printer.failed_source else EXIT_FAILED
 
 
-def _record_options(database, info, threshold: float | None, reason: str) -> None:
-    """The recipe (when it is not the station's last) and a --threshold are an engineer's
-    changes made on the command line: recorded before they apply, or refused."""
+def _record_options(database, info, threshold: float | None, reason: str,
+                    outputs: str | None = None) -> None:
+    """The recipe and the outputs (when not the station's last) and a --threshold are an
+    engineer's changes made on the command line: recorded before they apply, or refused."""
     from adgui.access.guard import command_line_guard
-    from adgui.records.audit import AuditTrail
+    from adgui.records.audit import OUTPUT_CHANGED, AuditTrail
     from adgui.records.event import RECIPE_LOADED
+
+    def last(kind: str) -> str | None:
+        events = database.database.events(kind, limit=1, newest_first=True)
+        return events[0].new_value if events else None
 
     try:
         guard = command_line_guard(AuditTrail.open(database.database))
-        last = database.database.events(RECIPE_LOADED, limit=1, newest_first=True)
-        previous = last[0].new_value if last else None
+        previous = last(RECIPE_LOADED)
         if previous != info.name:
             guard.change("recipe", previous, info.name, reason, detail={"recipe": info.name})
         if threshold is not None:
             guard.change("threshold", info.threshold, threshold, reason,
                          detail={"recipe": info.name})
+        if outputs is not None and last(OUTPUT_CHANGED) != outputs:
+            guard.change("output", last(OUTPUT_CHANGED), outputs, reason)
     except BaseException:
         database.close()
         raise
@@ -477,7 +483,8 @@ def _add_station_parser(commands, triggers) -> None:
     station.add_argument("--threshold", type=float, help="override the model's threshold "
                          "(an engineer's change, recorded under your login with --reason)")
     station.add_argument("--reason", default="given on the command line",
-                         help="why the recipe or threshold changes (kept in the audit trail)")
+                         help="why the recipe, threshold or outputs change (kept in the "
+                              "audit trail)")
     station.add_argument("--no-golden", action="store_true",
                          help="do not judge the recipes' golden samples before inspecting")
     station.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
@@ -517,7 +524,8 @@ def _station(args) -> int:
         inspector = Inspector.open(args.model, args.device)
         pipeline = LivePipeline(printer, queue_size=args.queue, station=database.database.station)
         pipeline.set_inspector(inspector, recipe=inspector.info.name)
-        _record_options(database, inspector.info, args.threshold, args.reason)
+        _record_options(database, inspector.info, args.threshold, args.reason,
+                        ", ".join(output.name for output in outputs) or "none")
         database.attach(pipeline).recipe_loaded(inspector.info.name)
         pipeline.threshold = inspector.info.threshold if args.threshold is None else args.threshold
     except BaseException:

@@ -130,6 +130,10 @@ def test_registering_samples_is_an_engineers_recorded_change(qtbot, tmp_path):
     qtbot.waitUntil(lambda: controller.golden_report is not None
                     and len(controller.golden_report.results) == 2, timeout=10_000)
     assert controller.golden_report.passed and not controller.golden_block
+    dialog = window.open_golden_samples()  # Recipe > Golden samples…
+    assert [dialog.samples.item(row).text().split()[0] for row in range(2)] == ["GOOD", "BAD"]
+    assert "2 of 2 judged right" in dialog.result.text()
+    dialog.close()
     with open_database(None, "any") as database:
         changes = database.events("recipe_changed", station=ALL_STATIONS)
     assert [(event.user, event.old_value, event.new_value, event.reason) for event in changes] == [
@@ -228,18 +232,18 @@ def test_golden_commands_register_list_and_check(tmp_path, monkeypatch, capsys):
     assert main(["audit", "verify"]) == 0
 
 
-def test_a_headless_station_with_a_wrong_golden_set_does_not_inspect(tiny_model, tmp_path,
+def test_a_headless_station_with_a_wrong_golden_set_does_not_inspect(tmp_path, monkeypatch,
                                                                      capsys):
-    from conftest import write_parts
-
     from adgui.cli import main
+    from adgui.pipeline.inspection import Inspector
 
-    parts = write_parts(tmp_path / "parts", 3)
-    golden = GoldenSet(tmp_path / "recipe" / "tiny.adgui")
-    model = golden.model_path
+    monkeypatch.setattr(Inspector, "open", staticmethod(lambda path, device: FakeInspector()))
+    parts = [flat(tmp_path / "parts" / f"part_{index:02d}.png", 20) for index in range(3)]
+    model = tmp_path / "recipe" / "fake.adgui"
     model.parent.mkdir()
-    model.write_bytes(tiny_model.read_bytes())
-    golden.add([parts[0]], BAD)  # a good part registered as bad
+    model.write_bytes(b"a model")
+    golden = GoldenSet(model)
+    golden.add([parts[0]], BAD)  # a good part (score 0.2) registered as bad
     golden.save()
     url = f"sqlite:///{tmp_path / 'station.db'}"
     command = ["station", "--model", str(model), "--source", f"folder:{tmp_path / 'parts'}",
@@ -247,17 +251,20 @@ def test_a_headless_station_with_a_wrong_golden_set_does_not_inspect(tiny_model,
                "--threshold", "0.6", "--reason", "trial on batch 7"]
     assert main(command) == 1
     err = capsys.readouterr().err
-    assert "not ready: golden samples of recipe" in err and "part_00.png (bad) judged PASS" in err
+    assert "Not ready: golden samples of recipe 'fake' at threshold 0.6: 0 of 1 judged right; " \
+        "wrong: part_00.png (bad) judged PASS at score 0.200" in err
     assert main(command + ["--no-golden"]) == 0
     with open_database(url, "cli-test") as database:
         assert len(database.parts()) == 3, "only the run without golden samples inspected"
         (check_event,) = database.events(CHECK_EVENT)
         recipes = database.events("recipe_changed")
         thresholds = database.events("threshold_changed")
+        (outputs,) = database.events("output_changed")
     assert check_event.new_value == "failed" and check_event.detail["threshold"] == 0.6
-    assert [(event.old_value, event.new_value) for event in recipes] == [(None, "tiny")], \
+    assert [(event.old_value, event.new_value) for event in recipes] == [(None, "fake")], \
         "the second run kept the station's recipe: no change"
     assert [(event.new_value, event.reason) for event in thresholds] == [
         ("0.6", "trial on batch 7")] * 2
+    assert (outputs.old_value, outputs.new_value) == (None, "none")
     assert all(event.user.endswith("(command line)") and event.detail["role"] == "engineer"
-               for event in recipes + thresholds)
+               for event in recipes + thresholds + [outputs])
