@@ -10,8 +10,7 @@ from adgui.access import PermissionDenied
 from adgui.records.database import ALL_STATIONS, open_database
 
 from line_fakes import make_station
-from test_gui import (FakeInspector, flat_images, folder, log_in_engineer, make_window,
-                      wait_until_drained)
+from test_gui import FakeInspector, flat_images, folder, make_window, wait_until_drained
 from test_station_control import SlowLine
 
 pytestmark = pytest.mark.usefixtures("adgui_home")
