@@ -10,6 +10,7 @@
     adgui self-test
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
+    adgui golden add|list|check --model model.adgui [--good IMAGE ...] [--bad IMAGE ...]
 """
 from __future__ import annotations
 
@@ -168,6 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     _add_access_commands(commands)
+    from adgui.golden_commands import add_golden_command
+
+    add_golden_command(commands)
     _add_station_parser(commands, TRIGGERS)
 
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
@@ -379,8 +383,7 @@ def _inspect(args) -> int:
     pipeline = LivePipeline(printer, queue_size=args.queue, station=args.station or "")
     pipeline.set_inspector(inspector, recipe=info.name)
     if database is not None:
-        if args.threshold is not None:
-            _record_threshold(database, info, args.threshold, args.reason)
+        _record_options(database, info, args.threshold, args.reason)
         pipeline.station = database.database.station
         database.attach(pipeline).recipe_loaded(info.name)
     pipeline.threshold = info.threshold if args.threshold is None else args.threshold
@@ -405,14 +408,28 @@ def _inspect(args) -> int:
     return EXIT_OK if read > 0 and not printer.failed_source else EXIT_FAILED
 
 
-def _record_threshold(database, info, threshold: float, reason: str) -> None:
-    """An engineer's change made on the command line: recorded before it applies, or refused."""
+def _record_options(database, info, threshold: float | None, reason: str,
+                    outputs: str | None = None) -> None:
+    """The recipe and the outputs (when not the station's last) and a --threshold are an
+    engineer's changes made on the command line: recorded before they apply, or refused."""
     from adgui.access.guard import command_line_guard
-    from adgui.records.audit import AuditTrail
+    from adgui.records.audit import OUTPUT_CHANGED, AuditTrail
+    from adgui.records.event import RECIPE_LOADED
+
+    def last(kind: str) -> str | None:
+        events = database.database.events(kind, limit=1, newest_first=True)
+        return events[0].new_value if events else None
 
     try:
-        command_line_guard(AuditTrail.open(database.database)).change(
-            "threshold", info.threshold, threshold, reason, detail={"recipe": info.name})
+        guard = command_line_guard(AuditTrail.open(database.database))
+        previous = last(RECIPE_LOADED)
+        if previous != info.name:
+            guard.change("recipe", previous, info.name, reason, detail={"recipe": info.name})
+        if threshold is not None:
+            guard.change("threshold", info.threshold, threshold, reason,
+                         detail={"recipe": info.name})
+        if outputs is not None and last(OUTPUT_CHANGED) != outputs:
+            guard.change("output", last(OUTPUT_CHANGED), outputs, reason)
     except BaseException:
         database.close()
         raise
@@ -463,7 +480,13 @@ def _add_station_parser(commands, triggers) -> None:
     station.add_argument("--recipe", action="append", default=[], metavar="N=MODEL",
                          help="recipe table for the PLC's recipe number (repeat), or a JSON file")
     station.add_argument("--queue", type=int, default=4, help="parts that may wait for the model")
-    station.add_argument("--threshold", type=float, help="override the model's threshold")
+    station.add_argument("--threshold", type=float, help="override the model's threshold "
+                         "(an engineer's change, recorded under your login with --reason)")
+    station.add_argument("--reason", default="given on the command line",
+                         help="why the recipe, threshold or outputs change (kept in the "
+                              "audit trail)")
+    station.add_argument("--no-golden", action="store_true",
+                         help="do not judge the recipes' golden samples before inspecting")
     station.add_argument("--device", default="auto", help="compute device: auto, cpu or cuda")
     station.add_argument("--drain-s", type=float, default=10.0,
                          help="at the end, seconds the line has to take its last results")
@@ -501,13 +524,16 @@ def _station(args) -> int:
         inspector = Inspector.open(args.model, args.device)
         pipeline = LivePipeline(printer, queue_size=args.queue, station=database.database.station)
         pipeline.set_inspector(inspector, recipe=inspector.info.name)
+        _record_options(database, inspector.info, args.threshold, args.reason,
+                        ", ".join(output.name for output in outputs) or "none")
         database.attach(pipeline).recipe_loaded(inspector.info.name)
         pipeline.threshold = inspector.info.threshold if args.threshold is None else args.threshold
     except BaseException:
         database.close()
         raise
     station = Station(pipeline, spec, outputs, recipes, database=database, limit=args.count,
-                      load_inspector=lambda path: Inspector.open(path, args.device))
+                      load_inspector=lambda path: Inspector.open(path, args.device),
+                      model_path=args.model, golden=not args.no_golden)
     station.link_listeners.append(
         lambda status: print(f"{status.output}: {'up' if status.up else 'down'}"
                              f"{' - ' + status.text if status.text else ''}", file=sys.stderr))

@@ -106,6 +106,11 @@ def _soak(parts: int, database_url: str | None, progress) -> dict:
     controller, state = window.controller, window.state
     if controller.database_problem:
         raise RuntimeError(controller.database_problem)
+    # Choosing the recipe and the source is an engineer's: the soak has one of its own, in
+    # its own user data folder.
+    controller.guard.set_password("soak", "soak engineer", "engineer")
+    if not controller.log_in("soak", "soak engineer"):
+        raise RuntimeError(state.last_message[1])
     window.load_recipe("soak")
     _wait(app, lambda: state.model is not None, 60)
 

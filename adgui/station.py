@@ -11,6 +11,12 @@ recipe), `set_remote_control(False, user, reason)` (an engineer takes it back; r
 `link_listeners` (each output's `LinkStatus` when it goes up or down), `links()` (all of
 them now) and `state_listeners` (every `StationState` published). Listeners are called from
 the outputs' and the pipeline's threads: hand over to the GUI thread.
+
+Golden samples (adgui.golden): with `golden=True` the recipe's known good and bad parts are
+judged when the station opens (its shift start) and after every recipe switch; until all are
+judged right the line sees "not ready" (Ready = 0, state not Ready, triggers refused, Start
+refused) and the reason as the error text. Each check is a `golden_check` row in the events
+table.
 """
 from __future__ import annotations
 
@@ -81,7 +87,8 @@ class Station:
     def __init__(self, pipeline, spec: SourceSpec, outputs: Iterable[Output] = (),
                  recipes: RecipeTable | None = None,
                  load_inspector: Callable[[Path], object] | None = None, database=None,
-                 limit: int | None = None):
+                 limit: int | None = None, model_path: Path | None = None,
+                 golden: bool = False):
         self.pipeline = pipeline
         self.spec = spec
         self.outputs = list(outputs)
@@ -89,6 +96,10 @@ class Station:
         self.database = database  # a DatabaseLink, for the station's own events
         self.limit = limit
         self.recipe_number = 0
+        self.approve_recipe: Callable[[str | None, str, str], object] | None = None
+        self.model_path = model_path  # recipe 0's file (its golden samples lie beside it)
+        self.golden = golden
+        self.golden_block = ""  # why the station is not ready: its golden samples failed
         # The window locks the operator's Start / Stop / recipe controls while this is True.
         self.remote_control = spec.trigger_mode == PLC and any(out.plc for out in self.outputs)
         self.state_listeners: list[Callable[[StationState], None]] = []
@@ -126,6 +137,8 @@ class Station:
         with self._lock:
             if self._switching:
                 return self._refuse(BAD_REQUEST, "a recipe is being loaded")
+            if self.golden_block:
+                return self._refuse(BAD_REQUEST, f"not ready: {self.golden_block}")
             self._in_flight = 0
             self._errors.pop(SOURCE_FAILED, None)
             self.pipeline.start(self.spec, limit=self.limit)
@@ -217,17 +230,51 @@ class Station:
         self._publish()
 
     # -- remote control ----------------------------------------------------------------------
-    def set_remote_control(self, on: bool, user: str = "", reason: str = "") -> None:
-        """Hand the station to the PLC or take it back (the window allows the latter to an
-        engineer only); recorded as an event either way."""
+    def set_remote_control(self, on: bool, user: str = "", reason: str = "",
+                           guard=None) -> None:
+        """Hand the station to the PLC or take it back; recorded as an event either way.
+        With a `guard` (the window's), taking it back is an engineer's change, checked and
+        kept in the audit trail (PermissionDenied for an operator)."""
         with self._lock:
             if self.remote_control == on:
                 return
+        if guard is not None and not on:
+            guard.change("leave_remote_control", "remote control", "local control", reason)
+            user = guard.user
+        with self._lock:
             self.remote_control = on
         if self.database is not None and not self.database.closed:
             self.database.writer.add_event(REMOTE_ON if on else REMOTE_OFF, user=user,
                                            reason=reason)
         self._publish()
+
+    # -- golden samples --------------------------------------------------------------------
+    def check_golden(self, model_path: Path | None, occasion: str):
+        """Judge the recipe's golden samples with the model in force, at its threshold;
+        the station is not ready until all are right. Returns the GoldenReport (None if the
+        samples file cannot be read: that blocks too)."""
+        from .golden import GoldenSet, check, record_check
+
+        report, block = None, ""
+        if model_path is not None:
+            try:
+                golden = GoldenSet.load(model_path)
+            except ValueError as error:
+                block = str(error)
+            else:
+                threshold, recipe = self.pipeline.threshold, self.pipeline.recipe
+                report = self.pipeline.run_alone(  # never beside a part being judged
+                    lambda inspector: check(inspector, golden, threshold, recipe))
+                block = "" if report.passed else report.summary()
+                if self.database is not None and not self.database.closed and not report.empty:
+                    record_check(self.database, report, "station", occasion)
+        with self._lock:
+            self.golden_block = block
+        if block:
+            self.report_error(RECIPE_FAILED, f"golden samples ({occasion}): {block}")
+        else:
+            self._publish()
+        return report
 
     # -- state ---------------------------------------------------------------------------------
     @property
@@ -295,7 +342,8 @@ class Station:
     def _accepting(self) -> bool:
         """A trigger now would be served, and every output has room for its result."""
         return (self._started and self.pipeline.running and not self._switching
-                and self.spec.trigger_mode == PLC and self.remote_control and self._has_room())
+                and not self.golden_block and self.spec.trigger_mode == PLC
+                and self.remote_control and self._has_room())
 
     def _has_room(self) -> bool:
         """Room in every output for the parts in flight and one more."""
@@ -337,16 +385,31 @@ class Station:
             time.sleep(0.005)  # let parts already triggered finish on the old recipe
         info = getattr(inspector, "info", None)
         name = getattr(info, "name", "") or path.stem
+        approval = None
+        if self.approve_recipe is not None:  # a guarded pipeline (the window's): recorded first
+            try:
+                approval = self.approve_recipe(self.pipeline.recipe or None, name,
+                                               f"recipe number {number} chosen by the line")
+            except Exception as error:  # noqa: BLE001 - not recorded, so not made
+                with self._lock:
+                    self._switching = False
+                self.report_error(RECIPE_FAILED, f"recipe {number}: {describe_error(error)}")
+                return
         with self._lock:
             was_running = self._started and self.pipeline.running
-            self.pipeline.set_inspector(inspector, recipe=name)
-            if info is not None:
-                self.pipeline.threshold = info.threshold
+            self.pipeline.set_inspector(inspector, recipe=name, approval=approval,
+                                        threshold=getattr(info, "threshold", None))
             self.recipe_number = number
-            self._switching = False
             for code in LATCHED:
                 self._errors.pop(code, None)
-            if was_running:
+        if self.golden:
+            self.check_golden(path, f"recipe {number}")
+        with self._lock:
+            self._switching = False
+            if self.golden_block:
+                self.pipeline.stop()  # the recipe is in force but inspects nothing yet
+                self._started = False
+            elif was_running:
                 self._in_flight = 0
                 self.pipeline.start(self.spec, limit=self.limit)
         if self.database is not None and not self.database.closed:
@@ -412,6 +475,10 @@ def run_headless(station: Station, drain_s: float = DRAIN_S,
     try:
         if not station.pipeline.has_model:
             raise RuntimeError("no model loaded")
+        if station.golden:
+            station.check_golden(station.model_path, "station start")
+            if station.golden_block:  # the line has seen "not ready"; nothing is inspected
+                raise RuntimeError(f"not ready: {station.golden_block}")
         station.start_run()
         while not stop_requested.wait(0.2):
             if not station.switching and station.pipeline.wait_finished(0):

@@ -56,17 +56,30 @@ def flat_images(folder: Path, values: list[int]) -> Path:
     return folder
 
 
-def make_window(qtbot, inspector=None, model_path: str = "fake.adgui", **kwargs):
+def make_window(qtbot, inspector=None, model_path: str = "fake.adgui", engineer: bool = True,
+                **kwargs):
+    """A window with a recipe in force; an engineer logged in, who may change sources and
+    thresholds (test_access_window.py tests what an operator may not)."""
     from adgui.gui.app import build_window
 
     opener = (lambda path, device: inspector) if inspector is not None else None
     window = build_window(**({"open_inspector": opener} if opener else {}), **kwargs)
     qtbot.addWidget(window)
     window.show()
-    if model_path:
-        window.load_recipe(model_path)
+    if engineer:
+        log_in_engineer(window)
+    if model_path:  # the recipe in force, as the window restores it at start (not a change)
+        window.controller.load_model(model_path, restoring=True)
         qtbot.waitUntil(lambda: window.state.model is not None, timeout=30_000)
     return window
+
+
+def log_in_engineer(window, name: str = "erika", password: str = "a long passphrase") -> None:
+    """Set up the station's first engineer (once per user data folder) and log in."""
+    users = window.controller.guard.session.users
+    if name not in users:
+        window.controller.guard.set_password(name, password, "engineer")
+    assert window.controller.log_in(name, password)
 
 
 def folder(path, rate: float = 0.0, trigger: str = "", loop: bool = False) -> SourceSpec:
@@ -471,12 +484,11 @@ def test_shift_totals_survive_a_restart_and_a_new_shift_needs_a_reason(qtbot, tm
     assert (before.passed, before.failed) == (3, 2)
     window.close()
 
-    again = make_window(qtbot, FakeInspector())
+    again = make_window(qtbot, FakeInspector(), engineer=False)
     assert again.state.counters.counts == before, "read back from the database"
     assert again.counters_panel.shift.text().startswith("Shift ")
     assert not again.controller.start_new_shift("changeover"), "an operator may not"
     assert "engineer" in again.state.last_message[1]
-    again.controller.guard.set_password("erika", "a long passphrase", "engineer")
     assert not again.controller.log_in("erika", "wrong")
     assert again.controller.log_in("erika", "a long passphrase")
     assert again.status_panel.role.text() == "Role: engineer (erika)"

@@ -6,6 +6,9 @@ when a widget that should have been disabled is not:
     guard.change("threshold", 0.5, 0.55, reason="fewer false rejects")  # the Event, or raises
     guard.require("start")  # an action that changes nothing recorded
 
+The event `change` returns is also the approval the pipeline asks for when a threshold or a
+recipe is set on it (`redeem`): a change that was not checked and recorded does not enter it.
+
 Refusals raise PermissionDenied (with a message for people) and are recorded too; every change
 of role (login, logout, time-out) is recorded. Without a database a change cannot be recorded,
 so it is refused (AuditError).
@@ -26,6 +29,7 @@ if TYPE_CHECKING:  # the records load SQLAlchemy: only when a guard is made
     from ..records.shifts import Shift, ShiftPlan
 
 log = logging.getLogger(__name__)
+LINE_USER = "line PLC (remote control)"  # the author of changes the PLC makes
 
 
 def action_kinds() -> dict[str, str]:
@@ -45,6 +49,7 @@ class Guard:
         self.session = session
         self.trail = trail
         self.kinds = action_kinds()
+        self._approvals: dict[str, "Event"] = {}  # the latest recorded change of each action
         session.on_role_change = self._record_role
 
     @property
@@ -86,9 +91,37 @@ class Guard:
         if self.trail is None:
             raise AuditError("There is no inspection database, so the change cannot be recorded "
                              "and is not made")
-        return self.trail.record(self.kinds[action], user=self.user, old_value=old,
-                                 new_value=new, reason=reason.strip(),
-                                 detail={"role": self.role, **(detail or {})})
+        event = self.trail.record(self.kinds[action], user=self.user, old_value=old,
+                                  new_value=new, reason=reason.strip(),
+                                  detail={"role": self.role, **(detail or {})})
+        self._approvals[action] = event
+        return event
+
+    def change_by_line(self, action: str, old: Any, new: Any, reason: str) -> "Event":
+        """A change the line's PLC makes under remote control (a recipe from the table an
+        engineer set up): no role is asked, the event names the line as its author; the
+        approval the pipeline redeems. Raises AuditError if it cannot be recorded."""
+        from ..records.audit import AuditError
+
+        if self.trail is None:
+            raise AuditError("There is no inspection database, so the change cannot be recorded "
+                             "and is not made")
+        event = self.trail.record(self.kinds[action], user=LINE_USER, old_value=old,
+                                  new_value=new, reason=reason, detail={"role": "line"})
+        self._approvals[action] = event
+        return event
+
+    def redeem(self, approval: "Event | None", action: str, new: Any) -> None:
+        """Where a change enters (the pipeline): return if `approval` is the event this guard
+        recorded last for `action`, with `new` as its new value; it then cannot be used again.
+        Else record the refusal and raise PermissionDenied."""
+        latest = self._approvals.get(action)
+        if approval is None or approval is not latest or approval.new_value != str(new):
+            message = (f"A change of {action} to {new} was not approved and recorded, so it is "
+                       f"not made")
+            self._record_refusal(action, message)
+            raise PermissionDenied(message, action, self.role)
+        del self._approvals[action]
 
     def login(self, name: str, password: str) -> RoleChange:
         """Log in (recorded); a wrong password is refused, and recorded, with PermissionDenied."""

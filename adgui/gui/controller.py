@@ -4,18 +4,28 @@ The pipeline (adgui.pipeline.live) is plain Python; its threads call `_Bridge`, 
 signals carry parts and events to the window's thread. Nothing here waits for a thread:
 Stop returns at once, and whatever a stopped run still sends is recorded (every part counts)
 but its source events are ignored.
+
+Every change of how parts are judged or acquired (threshold, recipe, training, source, queue,
+device, new shift) is checked by the guard here, whatever widget or caller asked for it, and
+recorded in the audit trail; a refusal is said in the notice bar (and recorded by the guard).
+The pipeline holds the same guard, so a threshold or recipe set on it without the guard's
+approval is refused there too. Golden samples are judged at shift start and after a recipe
+change; until all are judged right, Start is refused with the reason.
 """
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..access.guard import Guard
-from ..access.session import PermissionDenied, Session
+from ..access.session import Session
 from ..access.users import UserStore
+from ..golden import GoldenReport, GoldenSet, check as check_golden, record_check
 from ..records.audit import AuditTrail
 from ..records.shifts import Shift, ShiftPlan, current_shift
 
@@ -38,6 +48,7 @@ class _Bridge(QObject):
 
     part = Signal(object)  # JudgedPart
     event = Signal(int, str, str, str)  # run id, kind, text, level
+    golden = Signal(int, object, str)  # check number, GoldenReport or error text, occasion
 
     def part_judged(self, part) -> None:
         try:
@@ -50,6 +61,14 @@ class _Bridge(QObject):
             self.event.emit(run_id, kind, text, level)
         except RuntimeError:
             pass
+
+
+@dataclass
+class GoldenPolicy:
+    """When the golden samples are judged again (each blocks Start until all are right)."""
+
+    on_shift_start: bool = True  # also when the window starts
+    on_recipe_change: bool = True
 
 
 class InspectionController(QObject):
@@ -69,20 +88,32 @@ class InspectionController(QObject):
         self.shift: Shift | None = None
         self._open_database(database_url, station or default_station())
         self.guard = self._make_guard()
+        self.pipeline.guard = self.guard
+        self.source_in_force: SourceSpec | None = None  # the settings the last run started with
+        self.golden_policy = GoldenPolicy()
+        self.golden_block = ""  # why Start is refused until the golden samples are judged right
+        self.golden_report: GoldenReport | None = None
+        self._golden_runs = 0  # the check whose result counts
+        self._golden_due = ""  # a check waiting for a model: its occasion
         self._restore_shift()
         self.line = LineLink(self.pipeline, self.database, self.pipeline.station or "station",
-                             lambda path: open_inspector(path, self.device), parent=self)
+                             lambda path: open_inspector(path, self.device), self.guard,
+                             parent=self)
         self.line.link_changed.connect(self._on_link)
         self.line.state_changed.connect(self._on_station_state)
         self.line.recipe_switched.connect(self._on_plc_recipe)
         self._line_error_code = 0
+        if self.golden_policy.on_shift_start:
+            self._golden_due = "station start"  # judged when the first recipe has loaded
         self.loader = ModelLoader(open_inspector, parent=self)
         self.loader.loaded.connect(self._on_model_loaded)
         self.loader.failed.connect(self._on_load_failed)
         self._pending_threshold: float | None = None
+        self._pending_change: tuple[str, str] | None = None  # (reason, action) of a recipe load
         self._run_id = 0  # the run whose source events count
         self.bridge.part.connect(self._on_part)
         self.bridge.event.connect(self._on_event)
+        self.bridge.golden.connect(self._on_golden_checked)
         state.threshold_changed.connect(self._on_threshold)
         self._poll = QTimer(self, interval=POLL_INTERVAL_MS)
         self._poll.timeout.connect(self._refresh)
@@ -92,20 +123,115 @@ class InspectionController(QObject):
     def queue_size(self) -> int:
         return self.pipeline.queue_size
 
-    def set_queue_size(self, size: int) -> None:
-        """Takes effect at the next Start."""
-        self.pipeline.queue_size = max(1, int(size))
+    def set_queue_size(self, size: int, reason: str = "set in the source bar",
+                       restoring: bool = False) -> bool:
+        """Takes effect at the next Start; an engineer's change (recorded) unless it restores
+        the saved setting at start-up. False if refused."""
+        size = max(1, int(size))
+        if size == self.pipeline.queue_size:
+            return True
+        if not restoring and self.change("source", f"queue of {self.pipeline.queue_size} parts",
+                                         f"queue of {size} parts", reason) is None:
+            return False
+        self.pipeline.queue_size = size
+        return True
+
+    # -- the guard -----------------------------------------------------------------------
+    def allowed(self, action: str) -> bool:
+        """For widgets: whether the user now may `action` (the change itself is checked again)."""
+        return self.guard is not None and self.guard.allowed(action)
+
+    def require(self, action: str) -> bool:
+        """True if the user may `action`; else the refusal is said (and recorded)."""
+        if self.guard is None:
+            self.state.tell("No inspection database: changes cannot be recorded, so none is "
+                            "made.", "error")
+            return False
+        try:
+            self.guard.require(action)
+        except RuntimeError as error:  # PermissionDenied
+            self.state.tell(str(error), "warning")
+            return False
+        return True
+
+    def change(self, action: str, old: Any, new: Any, reason: str,
+               detail: dict | None = None):
+        """Check and record a change; its audit event (the approval), or None after saying
+        why it is refused (not allowed, no reason, or it could not be recorded)."""
+        if not self.require(action):
+            return None
+        try:
+            return self.guard.change(action, old, new, reason, detail)
+        except Exception as error:  # noqa: BLE001 - no reason, or the trail cannot be written
+            self.state.tell(f"Not changed: {report_error(error)}", "warning")
+            return None
+
+    # -- threshold -----------------------------------------------------------------------
+    def set_threshold(self, value: float, reason: str) -> bool:
+        """An engineer's new threshold, from the next part on (recorded); False if refused."""
+        value = float(value)
+        old = self.pipeline.threshold
+        if value == old:
+            self.state.set_threshold(value)
+            return True
+        approval = self.change("threshold", old, value, reason,
+                               detail={"recipe": self.pipeline.recipe})
+        if approval is None:
+            # The slider goes back to the threshold in force, after the signal that moved it
+            # has reached every widget (else the last one would show the refused value).
+            QTimer.singleShot(0, lambda: self.state.set_threshold(self.pipeline.threshold))
+            return False
+        self.pipeline.set_threshold(value, approval)
+        self.state.set_threshold(value)
+        if self.golden_policy.on_recipe_change:
+            self.check_golden("threshold change")
+        return True
 
     # -- model ---------------------------------------------------------------------------
-    def load_model(self, path: str | Path, threshold: float | None = None) -> None:
-        """Load a model in the background; `threshold` restores a saved choice."""
+    def load_model(self, path: str | Path, threshold: float | None = None, reason: str = "",
+                   restoring: bool = False) -> bool:
+        """Load a model in the background: an engineer's change of recipe (recorded once it
+        has loaded), unless `restoring` the recipe in force when the window closed;
+        `threshold` restores a saved choice. False if refused."""
         if self._refused_in_remote_control("change the recipe"):
-            return
+            return False
+        if not restoring and not self.require("recipe"):
+            return False
         self._stop_run()
         self._pending_threshold = threshold
+        self._pending_change = None if restoring else (
+            reason or f"recipe {Path(path).stem} chosen", "recipe")
         self.state.set_run_state(LOADING)
         self.state.tell(f"Loading {Path(path).stem} ...")
         self.loader.load(str(path), self.device)
+        return True
+
+    def set_device(self, device: str, reason: str = "device chosen in the menu") -> bool:
+        """Another compute device: the recipe is loaded again on it (an engineer's change)."""
+        if device == self.device:
+            return True
+        recipe = self.pipeline.recipe or "(no recipe)"
+        if self.change("recipe", f"{recipe} on {self.device}", f"{recipe} on {device}",
+                       reason) is None:
+            return False
+        self.device = device
+        if self.state.model_path:
+            if self.golden_policy.on_recipe_change:
+                self._golden_due = "device change"
+            self.load_model(self.state.model_path, restoring=True)  # the same recipe again
+        return True
+
+    def may_train(self) -> bool:
+        """Training makes recipes: an engineer's; the refusal is said."""
+        return self.require("train")
+
+    def recipe_trained(self, path: str, reason: str = "") -> bool:
+        """Record a newly trained recipe, then load it as the recipe in force."""
+        name = Path(path).stem
+        if self.change("train", None, name, reason or "trained in the window",
+                       detail={"path": str(path)}) is None:
+            return False
+        return self.load_model(path, reason=f"newly trained recipe {name}")
 
     def _open_database(self, url: str | None, station: str) -> None:
         try:
@@ -155,13 +281,30 @@ class InspectionController(QObject):
 
     def _on_model_loaded(self, inspector, info, path: str) -> None:
         self._stop_run()  # a stream started under the previous model must not mix with the new one
-        self.pipeline.set_inspector(inspector, recipe=info.name)
+        pending, self._pending_change = self._pending_change, None
+        threshold = info.threshold if self._pending_threshold is None else self._pending_threshold
+        approval = None
+        if pending is not None:
+            reason, action = pending
+            approval = self.change(action, self.pipeline.recipe or None, info.name, reason,
+                                   detail={"path": str(path), "threshold": threshold})
+            if approval is None:  # refused meanwhile (engineer mode timed out): not used
+                self.state.set_run_state(IDLE)
+                return
+        try:
+            self.pipeline.set_inspector(inspector, recipe=info.name, threshold=threshold,
+                                        approval=approval)
+        except RuntimeError as error:  # PermissionDenied: the pipeline's own check
+            self.state.set_run_state(IDLE)
+            self.state.tell(str(error), "warning")
+            return
         if self.database is not None:
             self.database.recipe_loaded(info.name)
-        self.state.set_model(info, path, self._pending_threshold)
-        self.pipeline.threshold = self.state.threshold
+        self.state.set_model(info, path, self.pipeline.threshold)
         self.state.set_run_state(IDLE)
         self.state.tell(f"Recipe '{info.name}' loaded ({info.detector}, {info.device}).")
+        if self._golden_due or (self.golden_policy.on_recipe_change and pending is not None):
+            self.check_golden(self._golden_due or "recipe change")
 
     def _on_load_failed(self, text: str) -> None:
         self.state.set_run_state(IDLE)
@@ -172,6 +315,9 @@ class InspectionController(QObject):
         """Start the stream (at most `limit` parts), or resume it when paused. False if
         nothing could start."""
         if self._refused_in_remote_control("start inspection"):
+            return False
+        if self.golden_block:
+            self.state.tell(f"Start is blocked: {self.golden_block}", "error")
             return False
         if self.state.run_state == PAUSED and self.pipeline.running:
             self.pipeline.resume()
@@ -184,6 +330,8 @@ class InspectionController(QObject):
             self.state.tell("Load or train a recipe first (Recipe menu, or drop a folder of good "
                             "images on the window).", "warning")
             return False
+        if not self._source_allowed(spec):
+            return False
         try:
             if self.line.active:  # through the station, so that its state tells the line
                 self.line.start(spec, limit)
@@ -193,6 +341,7 @@ class InspectionController(QObject):
         except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
             self.state.tell(f"Cannot start: {error}", "error")
             return False
+        self.source_in_force = spec
         self.state.set_source(spec.describe())
         self.state.set_run_state(RUNNING)
         return True
@@ -232,7 +381,7 @@ class InspectionController(QObject):
                             "changing the outputs.", "warning")
             return False
         if record:
-            if not self._guarded("output", self.line.config.describe(), config.describe(), reason):
+            if self.change("output", self.line.config.describe(), config.describe(), reason) is None:
                 return False
         try:
             self.line.configure(config)
@@ -255,13 +404,13 @@ class InspectionController(QObject):
         if self.state.model is None:
             self.state.tell("Load a recipe before handing the station to the line.", "warning")
             return False
-        try:
-            if self.guard is not None:
-                self.guard.require("start")
-        except PermissionDenied as refusal:
-            self.state.tell(str(refusal), "warning")
+        if self.golden_block:
+            self.state.tell(f"The station is not ready for the line: {self.golden_block}", "error")
+            return False
+        if not self.require("start") or not self._source_allowed(spec):
             return False
         self._stop_run()
+        self.source_in_force = spec
         self.line.set_remote_control(True, spec, self._user(), "handed to the line")
         try:  # running and ready for the PLC's triggers; its Stop / Start methods take over
             self.line.start(spec)
@@ -281,24 +430,11 @@ class InspectionController(QObject):
         """An engineer takes the station back from the PLC (recorded with the reason)."""
         if not self.state.remote_control:
             return True
-        if not self._guarded("leave_remote_control", "remote control", "local control", reason):
+        if self.change("leave_remote_control", "remote control", "local control", reason) is None:
             return False
         self.line.set_remote_control(False, None, self._user(), reason)
         self.state.tell("Local control: the PLC can no longer trigger, start or switch recipes.")
         self._publish_line()
-        return True
-
-    def _guarded(self, action: str, old, new, reason: str) -> bool:
-        """The guard's check and audit record of a change; False (and why) if refused."""
-        if self.guard is None:
-            self.state.tell("No inspection database: the change cannot be recorded and is not "
-                            "made.", "error")
-            return False
-        try:
-            self.guard.change(action, old, new, reason)
-        except (PermissionDenied, ValueError, RuntimeError) as refusal:
-            self.state.tell(str(refusal), "warning")
-            return False
         return True
 
     def _user(self) -> str:
@@ -339,6 +475,15 @@ class InspectionController(QObject):
         error = self.state.line_error if line_error is None else line_error
         self.state.set_line(self.line.remote_control, self.line.links(), error if self.line.active else "")
 
+    def _source_allowed(self, spec: SourceSpec) -> bool:
+        """Starting with other source settings than the last run is an engineer's change."""
+        if self.source_in_force is None or spec == self.source_in_force:
+            return True
+        return self.change("source", self.source_in_force.describe(), spec.describe(),
+                           "source settings changed in the source bar",
+                           detail={"kind": spec.kind, "trigger": spec.trigger,
+                                   "settings": _plain(spec.settings)}) is not None
+
     def set_failed_dir(self, folder: str | Path | None) -> None:
         self.pipeline.recorder.failed_dir = Path(folder) if folder else None
 
@@ -357,7 +502,97 @@ class InspectionController(QObject):
         self.state.set_counts(self.pipeline.counts.snapshot())
         self.state.set_shift(self.shift.label)
         self.state.tell(f"New shift started: {reason.strip()}")
+        if self.golden_policy.on_shift_start:
+            self.check_golden("shift start")
         return True
+
+    # -- golden samples ------------------------------------------------------------------
+    def check_golden(self, occasion: str) -> None:
+        """Judge the recipe's golden samples in the background; Start is refused until every
+        one is judged right. Without a model the check waits for the next one loaded."""
+        self._golden_runs += 1
+        number = self._golden_runs
+        if not self.pipeline.has_model or not self.state.model_path:
+            self._golden_due = occasion
+            return
+        self._golden_due = ""
+        try:
+            golden = GoldenSet.load(self.state.model_path)
+        except ValueError as error:
+            self._set_golden_block(str(error))
+            return
+        recipe, threshold = self.pipeline.recipe, self.pipeline.threshold
+        if not golden.samples:
+            self._on_golden_checked(number, GoldenReport(recipe, threshold, []), occasion)
+            return
+        self.stop()
+        self._set_golden_block(f"the golden samples are being judged ({occasion})")
+
+        def work() -> None:
+            try:
+                report = self.pipeline.run_alone(
+                    lambda inspector: check_golden(inspector, golden, threshold, recipe))
+            except Exception as error:  # noqa: BLE001 - said, and Start stays blocked
+                report = f"the golden samples could not be judged: {report_error(error)}"
+            try:
+                self.bridge.golden.emit(number, report, occasion)
+            except RuntimeError:  # the window is gone
+                pass
+        threading.Thread(target=work, name="golden-samples", daemon=True).start()
+
+    def add_golden(self, paths: list[str], expected: str, copy: bool = True,
+                   reason: str = "golden samples registered") -> bool:
+        """Register known good or bad images with the recipe in force (an engineer's change
+        of the recipe, recorded); they are judged at once. False (and why) if refused."""
+        if not self.state.model_path:
+            self.state.tell("Load a recipe first: golden samples belong to a recipe.", "warning")
+            return False
+        if not self.require("recipe"):
+            return False
+        try:
+            golden = GoldenSet.load(self.state.model_path)
+            before = golden.describe()
+            added = golden.add(paths, expected, copy)
+        except (OSError, ValueError) as error:
+            self.state.tell(f"Golden samples not changed: {error}", "warning")
+            return False
+        if not added:
+            return True
+        if self.change("recipe", f"golden samples {before}", f"golden samples {golden.describe()}",
+                       reason, detail={"recipe": self.pipeline.recipe,
+                                       "added": [sample.path for sample in added],
+                                       "expected": expected}) is None:
+            return False
+        golden.save()
+        self.check_golden("golden samples changed")
+        return True
+
+    def set_golden_policy(self, policy: GoldenPolicy) -> None:
+        self.golden_policy = policy
+        if not policy.on_shift_start and self._golden_due == "station start":
+            self._golden_due = ""
+
+    def _on_golden_checked(self, number: int, report, occasion: str) -> None:
+        if number != self._golden_runs:
+            return  # a later check (another recipe, a new shift) is the one that counts
+        if isinstance(report, str):
+            self._set_golden_block(report)
+            return
+        self.golden_report = report
+        if self.database is not None and not report.empty:
+            record_check(self.database, report, self.guard.user if self.guard else "", occasion)
+        if report.passed:
+            self.golden_block = ""
+            if not report.empty:
+                self.state.tell(f"Golden samples all right ({occasion}): {report.summary()}.")
+        else:
+            self._set_golden_block(f"{report.summary()}. Check the recipe, the threshold and "
+                                   f"the camera, then start a new shift or load the recipe "
+                                   f"again to judge them anew.")
+
+    def _set_golden_block(self, text: str) -> None:
+        self.golden_block = text
+        self.state.tell(f"Start is blocked: {text}", "error")
 
     def _restore_shift(self) -> None:
         if self.database is None:
@@ -386,6 +621,8 @@ class InspectionController(QObject):
             previous = self.shift.label
             self._restore_shift()
             self.state.tell(f"Shift {previous} ended; shift {self.shift.label} started.")
+            if self.golden_policy.on_shift_start:
+                self.check_golden("shift start")
 
     # -- from the pipeline ---------------------------------------------------------------
     def _on_part(self, part) -> None:
@@ -411,7 +648,9 @@ class InspectionController(QObject):
             self._stop_run()  # under remote control the station reports it to the line
 
     def _on_threshold(self, value: float) -> None:
-        self.pipeline.threshold = value
+        """A widget moved the state's threshold: a request, applied only if the guard allows."""
+        if value != self.pipeline.threshold:
+            self.set_threshold(value, "set with the threshold slider")
 
     def _refresh(self) -> None:
         self._follow_the_clock()
@@ -431,3 +670,9 @@ class InspectionController(QObject):
         if self.database is not None:
             self.database.close()
 
+
+
+def _plain(settings: dict) -> dict:
+    """Source settings as JSON can keep them (paths and other objects as text)."""
+    return {key: value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+            for key, value in settings.items()}

@@ -70,10 +70,11 @@ class LineLink(QObject):
     recipe_switched = Signal(object, str)  # ModelInfo, model path: the PLC chose a recipe
 
     def __init__(self, pipeline, database=None, station_name: str = "station",
-                 open_inspector: Callable[[Path], Any] | None = None,
+                 open_inspector: Callable[[Path], Any] | None = None, guard=None,
                  parent: QObject | None = None):
         super().__init__(parent)
         self.pipeline = pipeline
+        self.guard = guard  # records the PLC's recipe choices, which the pipeline then takes
         self.database = database
         self.station_name = station_name
         self.open_inspector = open_inspector
@@ -105,6 +106,9 @@ class LineLink(QObject):
                    for kind, values in config.outputs.items()]
         station = Station(self.pipeline, SourceSpec("folder", {}, ""), outputs, table,
                           load_inspector=self._load_inspector, database=self.database)
+        if self.guard is not None:
+            station.approve_recipe = lambda old, new, reason: self.guard.change_by_line(
+                "recipe", old, new, reason)
         station.link_listeners.append(self._emit_link)
         station.state_listeners.append(self._emit_state)
         try:

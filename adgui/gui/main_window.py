@@ -1,7 +1,8 @@
 """The main window: lays out the panels, the menus, drag and drop, and saved settings.
 
 The panels subscribe to the application state; the controller runs the threads. This
-class only connects them.
+class only connects them. Widgets that change how parts are judged are disabled for an
+operator, but the controller checks every change itself.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from ..pipeline.control_chart import EwmaConfig
 from ..pipeline.userdata import RECIPE_SUFFIX, logs_dir, recipes_dir
 from ..sources.recipe_settings import load_recipe_source, save_recipe_source
 from .charts_panel import ChartsPanel
-from .controller import InspectionController
+from .controller import GoldenPolicy, InspectionController
+from .golden_dialog import GoldenDialog
 from .counters_panel import CountersPanel
 from .failure_strip import FailureStrip
 from .image_panel import ImagePanel
@@ -85,14 +87,18 @@ class MainWindow(QMainWindow):
         self.source_bar.start_requested.connect(self._start)
         self.source_bar.pause_requested.connect(controller.pause)
         self.source_bar.stop_requested.connect(controller.stop)
-        self.source_bar.queue_size_changed.connect(controller.set_queue_size)
+        self.source_bar.queue_size_changed.connect(self._on_queue_size)
         self.counters_panel.new_shift_requested.connect(self.ask_new_shift)
         state.part_added.connect(lambda part: self.charts_panel.add_record(part.record))
         state.shift_changed.connect(self._load_shift_charts)
         self.charts_panel.drift_alarm.connect(self._on_drift)
         self._load_shift_charts()
         state.model_changed.connect(self._apply_recipe_source)
+        for signal in (state.role_changed, state.model_changed, state.run_state_changed,
+                       state.line_changed):
+            signal.connect(self._reflect_role)
         self._restore_settings()
+        self._reflect_role()
         QApplication.instance().installEventFilter(self)
 
     def _lay_out(self) -> None:
@@ -171,6 +177,7 @@ class MainWindow(QMainWindow):
         recipes_folder = recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
         keep_source = recipe.addAction("Keep the current source settings with this recipe",
                                        self.keep_source_with_recipe)
+        golden = recipe.addAction("&Golden samples…", self.open_golden_samples)
         recipe.addSeparator()
         recipe.addAction("&Quit", self.close, "Ctrl+Q")
         inspection = self.menuBar().addMenu("&Inspection")
@@ -185,7 +192,7 @@ class MainWindow(QMainWindow):
         inspection.addAction("Show inspection logs", lambda: _open_folder(logs_dir()))
         new_shift = inspection.addAction("New shift…", self.ask_new_shift)
         inspection.addAction("Shift report (PDF)…", self.export_shift_report)
-        device_menu = inspection.addMenu("Device for inspection")
+        self.device_menu = device_menu = inspection.addMenu("Device for inspection")
         group = QActionGroup(self)
         for device in device_choices():
             action = device_menu.addAction(device)
@@ -230,16 +237,24 @@ class MainWindow(QMainWindow):
         help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
         self.engineer_actions = [train, open_file, recipes_folder, keep_source, new_shift,
                                  self.save_failed_action, device_menu.menuAction(),
-                                 self.show_score_action, line_outputs]
+                                 self.show_score_action, line_outputs, golden]
 
     # -- recipes and training ------------------------------------------------------------
-    def load_recipe(self, path: str, threshold: float | None = None) -> None:
-        self.controller.load_model(path, threshold)
+    def load_recipe(self, path: str, threshold: float | None = None, reason: str = "") -> bool:
+        """An engineer's change of recipe (refused with a message for an operator)."""
+        if not self.controller.load_model(path, threshold, reason):
+            self.recipe_bar.refresh()  # the recipe in force stays selected
+            return False
+        return True
 
-    def open_training(self, folder: str = "") -> TrainingDialog:
+    def open_training(self, folder: str = "") -> TrainingDialog | None:
+        """The training dialog, for an engineer; None (and a message) for an operator."""
+        if not self.controller.may_train():
+            return None
         dialog = self.training_dialog
         if dialog is None:
             dialog = TrainingDialog(folder, self.train_overrides, parent=self)
+            dialog.may_start = self.controller.may_train
             dialog.recipe_trained.connect(self._on_recipe_trained)
             dialog.finished.connect(self._forget_training_dialog)
             dialog.progress_text.connect(self.status_panel.training.setText)
@@ -252,7 +267,7 @@ class MainWindow(QMainWindow):
 
     def _on_recipe_trained(self, path: str) -> None:
         self.recipe_bar.refresh()
-        self.load_recipe(path)
+        self.controller.recipe_trained(path)
 
     def _forget_training_dialog(self) -> None:
         if self.training_dialog is not None and self.training_dialog.worker is None:
@@ -286,7 +301,8 @@ class MainWindow(QMainWindow):
         self._start(self.source_bar.spec())
 
     def _start(self, spec) -> None:
-        self.controller.set_queue_size(self.source_bar.queue.value())
+        if not self.controller.set_queue_size(self.source_bar.queue.value()):
+            return
         if self.controller.start(spec):
             save_source_settings(self.settings, spec, self.source_bar.all_settings())
 
@@ -295,8 +311,17 @@ class MainWindow(QMainWindow):
         if not self.state.model_path:
             self.state.tell("Load a recipe first.", "warning")
             return
+        spec = self.source_bar.spec()
         try:
-            path = save_recipe_source(self.state.model_path, self.source_bar.spec())
+            before = load_recipe_source(self.state.model_path)
+        except ValueError:
+            before = None
+        if self.controller.change("source", before.describe() if before else None,
+                                  spec.describe(), f"kept with recipe {self.state.model.name}",
+                                  detail={"recipe": self.state.model.name}) is None:
+            return
+        try:
+            path = save_recipe_source(self.state.model_path, spec)
         except (OSError, ValueError) as error:
             self.state.tell(f"The source settings could not be kept: {error}", "error")
             return
@@ -312,6 +337,7 @@ class MainWindow(QMainWindow):
             return
         if spec is not None:
             self.source_bar.set_spec(spec)
+            self.controller.source_in_force = spec  # it came with the recipe
             self.state.tell(f"Source settings of recipe '{self.state.model.name}' applied "
                             f"({spec.describe()}).")
 
@@ -408,6 +434,8 @@ class MainWindow(QMainWindow):
 
     def ask_new_shift(self) -> None:
         """Counters are the shift's record on screen: they restart only with a reason."""
+        if not self.controller.require("shift"):
+            return
         reason, accepted = QInputDialog.getText(
             self, "New shift", "Why is a new shift started? (kept in the records; every part "
             "already recorded stays)")
@@ -428,10 +456,43 @@ class MainWindow(QMainWindow):
         self.controller.set_failed_dir(folder or None)
 
     def _set_device(self, device: str) -> None:
-        self.controller.device = device
-        self.settings.setValue("device", device)
-        if self.state.model_path:
-            self.load_recipe(self.state.model_path, self.state.threshold)
+        if self.controller.set_device(device):
+            self.settings.setValue("device", device)
+        for action in self.device_actions.actions():
+            action.setChecked(action.text() == self.controller.device)
+
+    def _on_queue_size(self, size: int) -> None:
+        if not self.controller.set_queue_size(size):
+            self.source_bar.queue.blockSignals(True)
+            self.source_bar.queue.setValue(self.controller.queue_size)
+            self.source_bar.queue.blockSignals(False)
+
+    def open_golden_samples(self) -> GoldenDialog | None:
+        if not self.state.model_path:
+            self.state.tell("Load a recipe first: golden samples belong to a recipe.", "warning")
+            return None
+        dialog = GoldenDialog(self.controller, self.state.model_path, parent=self)
+        dialog.open()
+        return dialog
+
+    def _reflect_role(self, *_args) -> None:
+        """Engineering controls are disabled for an operator (the controller still checks),
+        and the recipe and source for everyone while the line's PLC is in charge."""
+        allowed = self.controller.allowed
+        local = not self.state.remote_control
+        idle = local and self.state.run_state not in ("running", "paused")
+        has_model = self.state.model is not None
+        for widget in (self.threshold_panel.slider, self.threshold_panel.default_button):
+            widget.setEnabled(has_model and allowed("threshold"))
+        self.threshold_panel.line.setMovable(has_model and allowed("threshold"))
+        self.recipe_bar.combo.setEnabled(local and allowed("recipe"))
+        self.recipe_bar.train_button.setEnabled(local and allowed("train"))
+        bar = self.source_bar
+        for widget in (bar.kind, bar.stack, bar.settings_button, bar.queue):
+            widget.setEnabled(idle and allowed("source"))
+        bar.trigger.setEnabled(idle and allowed("source") and bar.trigger.count() > 1)
+        self.counters_panel.new_shift_button.setEnabled(allowed("shift"))
+        self.device_menu.setEnabled(local and allowed("recipe"))
 
     def _show_help(self) -> None:
         QMessageBox.information(self, "How to begin", (
@@ -486,7 +547,14 @@ class MainWindow(QMainWindow):
         spec, per_kind = load_source_settings(settings)
         self.source_bar.set_all_settings(per_kind)
         self.source_bar.set_spec(spec)
+        self.controller.source_in_force = self.source_bar.spec()  # as it was, not a change
+        self.source_bar.queue.blockSignals(True)
         self.source_bar.queue.setValue(int(number(settings, "source/queue_size", 4)))
+        self.source_bar.queue.blockSignals(False)
+        self.controller.set_queue_size(self.source_bar.queue.value(), restoring=True)
+        self.controller.set_golden_policy(GoldenPolicy(
+            str(settings.value("golden/on_shift_start", "true")).lower() == "true",
+            str(settings.value("golden/on_recipe_change", "true")).lower() == "true"))
         device = str(settings.value("device", "auto"))
         self.controller.device = device if device in device_choices() else "auto"
         for action in self.device_actions.actions():
@@ -509,8 +577,9 @@ class MainWindow(QMainWindow):
             if line:
                 self.controller.configure_line(line, record=False)
         recipe = str(settings.value("recipe/path", ""))
-        if recipe and Path(recipe).is_file():
-            self.load_recipe(recipe, number(settings, "recipe/threshold", None))
+        if recipe and Path(recipe).is_file():  # the recipe in force when the window closed
+            self.controller.load_model(recipe, number(settings, "recipe/threshold", None),
+                                       restoring=True)
 
     def ask_quit(self) -> QMessageBox:
         """Asked when the window is closed while inspection runs; it does not block, so

@@ -30,7 +30,6 @@ class RecipeBar(QWidget):
         self.combo.activated.connect(self._on_activated)
         self.train_button.clicked.connect(self.train_requested)
         state.model_changed.connect(self.refresh)
-        state.line_changed.connect(self._on_line)
         self.refresh()
 
     def refresh(self) -> None:
@@ -49,11 +48,6 @@ class RecipeBar(QWidget):
                                current)
         self.combo.setCurrentIndex(max(self.combo.findData(current), 0) if current else 0)
         self.combo.blockSignals(False)
-
-    def _on_line(self) -> None:
-        local = not self.state.remote_control  # the PLC chooses recipes under remote control
-        self.combo.setEnabled(local)
-        self.train_button.setEnabled(local)
 
     def _on_activated(self, index: int) -> None:
         path = self.combo.itemData(index)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
@@ -22,6 +23,7 @@ class TrainingDialog(QDialog):
 
     def __init__(self, folder: str = "", overrides: dict | None = None, parent: QWidget | None = None):
         super().__init__(parent)
+        self.may_start: Callable[[], bool] | None = None  # the station's rights check
         self.setWindowTitle("Train a new recipe")
         self.setMinimumWidth(560)
         self.overrides = dict(overrides or {})  # extra detector settings (tests use tiny models)
@@ -82,6 +84,10 @@ class TrainingDialog(QDialog):
 
     # -- actions -------------------------------------------------------------------------
     def start(self) -> bool:
+        if self.may_start is not None and not self.may_start():
+            self._show_status("Training is an engineer's: log in as an engineer first.",
+                              error=True)
+            return False
         folder = self.folder.text().strip()
         if not folder or not Path(folder).is_dir():
             self._show_status("Choose an existing folder of good images first.", error=True)

@@ -5,6 +5,11 @@ owns one model and, per start of a source, an acquisition thread (pipeline.acqui
 a judging thread. Every part's verdict is decided once, in `_judge`, at the threshold in
 force at that moment; `Recorder` turns it into the final record and hands it on. No Qt: the
 window listens through a `Listener` whose methods are called from these threads.
+
+With a `guard` (the window's), what changes how parts are judged enters only with the guard's
+approval: `set_threshold(value, approval)` and `set_inspector(..., approval=)` for another
+recipe, where the approval is the audit event `Guard.change` returned for that very change.
+Without one (benchmarks, `adgui inspect`, which record their options themselves) any value goes.
 """
 from __future__ import annotations
 
@@ -143,7 +148,8 @@ class LivePipeline:
         self.event_subscribers: list[Callable[[int, str, str, str], None]] = []
         self.recorder.problems = lambda text: listener.source_event(self.run_id, "record_failed",
                                                                      text, "warning")
-        self.threshold = 0.5  # read once per part: a change applies from the next part
+        self.guard = None  # a Guard: threshold and recipe changes then need its approval
+        self._threshold = 0.5  # read once per part: a change applies from the next part
         self.recipe = ""
         self.recipe_version = ""
         self.run_id = 0
@@ -153,17 +159,49 @@ class LivePipeline:
         self._run: _Run | None = None
         self._stopped: list[_Run] = []  # stopped runs whose threads may still be finishing
 
-    # -- model ---------------------------------------------------------------------------
-    def set_inspector(self, inspector, recipe: str = "", recipe_version: str = "") -> None:
-        """Use a loaded model from the next start on (the current run is stopped)."""
+    # -- model and threshold ---------------------------------------------------------------
+    @property
+    def threshold(self) -> float:
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self.set_threshold(value)
+
+    def set_threshold(self, value: float, approval=None) -> None:
+        """The threshold from the next part on; with a guard, only with its approval (the
+        event it recorded for this change), else PermissionDenied."""
+        if self.guard is not None and float(value) != self._threshold:
+            self.guard.redeem(approval, "threshold", value)
+        self._threshold = float(value)
+
+    def set_inspector(self, inspector, recipe: str = "", recipe_version: str = "",
+                      threshold: float | None = None, approval=None) -> None:
+        """Use a loaded model from the next start on (the current run is stopped), at
+        `threshold` (None: the one in force). With a guard, another recipe than the one in
+        force needs its approval; the first model and the same recipe again (another device)
+        do not, and then the threshold stays the one in force."""
+        first = self._inspector is None
+        changing = not first and (recipe != self.recipe or approval is not None)
+        if self.guard is not None and changing:
+            self.guard.redeem(approval, "recipe", recipe)
         self.stop()
         with self._model_lock:
             self._inspector = inspector
         self.recipe, self.recipe_version = recipe, recipe_version
+        if threshold is not None and (self.guard is None or changing or first):
+            self._threshold = float(threshold)
 
     @property
     def has_model(self) -> bool:
         return self._inspector is not None
+
+    def run_alone(self, work: Callable[[object], object]) -> object:
+        """`work(inspector)` while no part is being judged (the golden samples' check)."""
+        with self._model_lock:
+            if self._inspector is None:
+                raise RuntimeError("load or train a recipe first")
+            return work(self._inspector)
 
     # -- runs ----------------------------------------------------------------------------
     def start(self, spec: SourceSpec, source: Source | None = None, limit: int | None = None) -> int:
