@@ -12,18 +12,10 @@ from adgui.outputs import modbus as reg  # noqa: E402
 from adgui.outputs.base import wait_until  # noqa: E402
 
 from line_fakes import free_port  # noqa: E402
-from test_gui import FakeInspector, flat_images, folder, make_window  # noqa: E402
+from test_gui import FakeInspector, flat_images, folder, log_in_engineer, make_window  # noqa: E402
 from test_outputs_modbus import Plc  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("adgui_home")
-PASSWORD = "line engineer password"
-
-
-def as_engineer(window) -> None:
-    controller = window.controller
-    if "erin" not in controller.guard.session.users:  # the station's first engineer
-        controller.guard.set_password("erin", PASSWORD, "engineer")
-    assert controller.log_in("erin", PASSWORD)
 
 
 def audit_kinds(window) -> list[str]:
@@ -34,7 +26,7 @@ def audit_kinds(window) -> list[str]:
 
 @pytest.fixture
 def modbus_window(qtbot, tmp_path):
-    window = make_window(qtbot, FakeInspector())
+    window = make_window(qtbot, FakeInspector(), engineer=False)  # an operator
     port = free_port()
     config = LineConfig({"modbus": {"listen": f"127.0.0.1:{port}", "ack_timeout_ms": 60_000}})
     yield window, config, port
@@ -53,7 +45,7 @@ def test_the_plc_runs_the_station_from_the_window_and_an_engineer_takes_it_back(
         modbus_window, qtbot, tmp_path):
     window, config, port = modbus_window
     controller, state = window.controller, window.state
-    as_engineer(window)
+    log_in_engineer(window)
     dialog = window.edit_line_outputs()
     assert dialog.groups["modbus"].isChecked() is False
     dialog.groups["modbus"].setChecked(True)
@@ -101,7 +93,7 @@ def test_the_plc_runs_the_station_from_the_window_and_an_engineer_takes_it_back(
     controller.log_out()
     assert not controller.leave_remote_control("maintenance")
     assert state.remote_control and "operator cannot" in state.last_message[1].lower()
-    as_engineer(window)
+    log_in_engineer(window)
     assert controller.leave_remote_control("maintenance")
     assert not state.remote_control and not window.links_panel.remote.isVisible()
     assert bar.stop_button.isEnabled() and window.recipe_bar.combo.isEnabled()
@@ -112,7 +104,7 @@ def test_the_plc_runs_the_station_from_the_window_and_an_engineer_takes_it_back(
 
 def test_an_output_that_cannot_start_says_why_and_nothing_runs(modbus_window):
     window, config, port = modbus_window
-    as_engineer(window)
+    log_in_engineer(window)
     assert window.controller.configure_line(config, "first")
     clash = LineConfig({"modbus": {"listen": f"127.0.0.1:{port}"},
                         "opcua": {"endpoint": f"opc.tcp://127.0.0.1:{port}/adgui/",
@@ -121,3 +113,41 @@ def test_an_output_that_cannot_start_says_why_and_nothing_runs(modbus_window):
     assert not window.controller.configure_line(clash, "both on one port")
     assert "could not start" in window.state.last_message[1]
     assert not window.controller.line.active
+
+
+def test_the_plc_chooses_a_recipe_from_the_table_and_the_window_follows(modbus_window, qtbot,
+                                                                        tmp_path):
+    import dataclasses
+    import json
+
+    window, config, port = modbus_window
+    controller, state = window.controller, window.state
+    second = FakeInspector()
+    second.info = dataclasses.replace(second.info, name="second", threshold=0.8)
+    controller.line.open_inspector = lambda path: second
+    table = tmp_path / "recipes.json"
+    table.write_text(json.dumps({"2": "second.adgui"}))
+    log_in_engineer(window)
+    assert controller.configure_line(LineConfig(config.outputs, str(table)), "recipes by number")
+    images = flat_images(tmp_path / "parts", [10, 60])  # PASS, then 0.6: FAIL at 0.5, PASS at 0.8
+    assert controller.enter_remote_control(folder(images, trigger="plc"))
+    controller.log_out()  # the operator is at the station; the PLC chooses
+    plc = Plc(port)
+    try:
+        plc.wait_for(reg.READY_REG, 1)
+        plc.write(reg.RECIPE_SELECT, 2)
+        plc.wait_for(reg.RECIPE_ACTIVE, 2)
+        plc.wait_for(reg.READY_REG, 1)
+        verdicts = []
+        for _ in range(2):
+            plc.trigger()
+            verdicts.append(plc.take_result()[1])
+    finally:
+        plc.close()
+    assert verdicts == [(1, 0, 0), (1, 0, 0)]  # judged by the second recipe, at its 0.8
+    qtbot.waitUntil(lambda: state.model is not None and state.model.name == "second", timeout=5_000)
+    assert state.threshold == 0.8
+    database = controller.database
+    database.writer.flush()
+    changes = [event for event in database.database.events("recipe_changed")]
+    assert changes and changes[-1].new_value == "second" and "line" in changes[-1].user
