@@ -12,9 +12,10 @@ from PySide6.QtGui import QAction, QActionGroup, QDesktopServices
 from PySide6.QtWidgets import (QApplication, QFileDialog, QInputDialog, QLineEdit, QMainWindow,
                                QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from ..pipeline.catalog import device_choices
+from ..pipeline.catalog import TRAINING_NEEDS_FULL_BUILD, device_choices, training_available
 from ..pipeline.control_chart import EwmaConfig
 from ..pipeline.userdata import RECIPE_SUFFIX, logs_dir, recipes_dir
+from ..runtime import is_exported_recipe
 from ..sources.recipe_settings import load_recipe_source, save_recipe_source
 from .charts_panel import ChartsPanel
 from .controller import InspectionController
@@ -56,6 +57,11 @@ class MainWindow(QMainWindow):
         self.status_panel = StatusPanel(state, self.statusBar())
         self._lay_out()
         self._build_menus()
+        self.can_train = training_available()
+        if not self.can_train:  # the station build: no torch, exported recipes only
+            for control in (self.recipe_bar.train_button, self.train_action):
+                control.setEnabled(False)
+                control.setToolTip(TRAINING_NEEDS_FULL_BUILD)
 
         self.recipe_bar.recipe_chosen.connect(self.load_recipe)
         self.recipe_bar.train_requested.connect(lambda: self.open_training())
@@ -102,8 +108,9 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         recipe = self.menuBar().addMenu("&Recipe")
-        recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
+        self.train_action = recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
         recipe.addAction("&Open model file…", self._open_model_file, "Ctrl+O")
+        recipe.addAction("Open &exported recipe folder…", self._open_exported_recipe)
         recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
         recipe.addAction("Keep the current source settings with this recipe",
                          self.keep_source_with_recipe)
@@ -136,7 +143,10 @@ class MainWindow(QMainWindow):
     def load_recipe(self, path: str, threshold: float | None = None) -> None:
         self.controller.load_model(path, threshold)
 
-    def open_training(self, folder: str = "") -> TrainingDialog:
+    def open_training(self, folder: str = "") -> TrainingDialog | None:
+        if not self.can_train:
+            self.state.tell(TRAINING_NEEDS_FULL_BUILD, "warning")
+            return None
         dialog = self.training_dialog
         if dialog is None:
             dialog = TrainingDialog(folder, self.train_overrides, parent=self)
@@ -165,7 +175,13 @@ class MainWindow(QMainWindow):
         if path:
             self.load_recipe(path)
 
-    # -- drag and drop: a folder trains, a model file loads ------------------------------
+    def _open_exported_recipe(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open an exported recipe folder",
+                                                str(recipes_dir()))
+        if path:
+            self.load_recipe(path)
+
+    # -- drag and drop: a folder of images trains, a model file or exported recipe loads --
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if _dropped_path(event.mimeData()) is not None:
             event.acceptProposedAction()
@@ -175,7 +191,7 @@ class MainWindow(QMainWindow):
         if path is None:
             return
         event.acceptProposedAction()
-        if path.is_dir():
+        if path.is_dir() and not is_exported_recipe(path):
             self.open_training(str(path))
         else:
             self.load_recipe(str(path))
