@@ -7,7 +7,7 @@
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
-    adgui self-test
+    adgui self-test [--exported [RECIPE_DIR]]
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
 """

@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         recipe = self.menuBar().addMenu("&Recipe")
-        self.train_action = recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
+        self.train_action = recipe.addAction("&Train new recipe…", lambda: self.open_training(),
+                                             "Ctrl+T")
         recipe.addAction("&Open model file…", self._open_model_file, "Ctrl+O")
         recipe.addAction("Open &exported recipe folder…", self._open_exported_recipe)
         recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
