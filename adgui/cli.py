@@ -7,7 +7,7 @@
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
-    adgui self-test
+    adgui self-test [--exported [RECIPE_DIR]]
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
     adgui golden add|list|check --model model.adgui [--good IMAGE ...] [--bad IMAGE ...]
@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# Sub-commands that run the detectors themselves: the station build (no torch) has none of them.
+TORCH_COMMANDS = ("train", "eval", "export", "bench")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         import multiprocessing
 
         multiprocessing.freeze_support()  # `bench` children start the packaged executable again
-    args = _parser().parse_args(argv)
+    from adgui.pipeline.catalog import training_available
+
+    can_train = training_available()
+    command = _command_of(sys.argv[1:] if argv is None else argv)
+    if command in TORCH_COMMANDS and not can_train:
+        print(f"adgui {command}: {_full_build_only(command)}", file=sys.stderr)
+        return EXIT_FAILED
+    args = _parser(can_train).parse_args(argv)
     if args.command is None:
         from adgui.gui.app import run_app
 
@@ -50,9 +59,24 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILED
 
 
-def _parser() -> argparse.ArgumentParser:
-    from algorithms import detector_names
+def _command_of(argv: list[str]) -> str | None:
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
+def _full_build_only(command: str) -> str:
+    from adgui.pipeline.catalog import TRAINING_NEEDS_FULL_BUILD
+
+    if command == "train":
+        return TRAINING_NEEDS_FULL_BUILD
+    return (f"`adgui {command}` needs the full build: this station build has no torch and "
+            f"inspects exported recipes only.")
+
+
+def _parser(can_train: bool = True) -> argparse.ArgumentParser:
+    from adgui.pipeline.catalog import detector_names
     from adgui.sources import TRIGGERS
+
+    detectors = detector_names() if can_train else None  # the choices load the detectors (torch)
 
     parser = argparse.ArgumentParser(prog="adgui", description="Visual anomaly inspection.")
     # Hidden: open the window, close it after two seconds, exit 0 if it was shown (build checks).
@@ -60,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     train = commands.add_parser("train", help="train a model on a folder of good images")
-    train.add_argument("--detector", required=True, choices=detector_names())
+    train.add_argument("--detector", required=True, choices=detectors)
     train.add_argument("--data", required=True, type=Path,
                        help="folder of good images, or an MVTec category (uses train/good)")
     train.add_argument("--out", required=True, type=Path, help="model file to write")
@@ -73,7 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="measure a model on a labelled folder")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="a trained model file")
-    source.add_argument("--detector", choices=detector_names(),
+    source.add_argument("--detector", choices=detectors,
                         help="train this detector on DATA/train/good first, then evaluate")
     evaluate.add_argument("--data", required=True, type=Path,
                           help="MVTec category folder, or a folder with good/ and defect sub-folders")
@@ -174,8 +198,13 @@ def _parser() -> argparse.ArgumentParser:
     add_golden_command(commands)
     _add_station_parser(commands, TRIGGERS)
 
-    selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
+    selftest = commands.add_parser(
+        "self-test", help="train and inspect the bundled samples (the station build: inspect "
+                          "them with its bundled exported recipe)")
     selftest.add_argument("--device", default="auto")
+    selftest.add_argument("--exported", nargs="?", const="bundled", metavar="RECIPE_DIR",
+                          help="inspect with an exported recipe instead of training (the "
+                               "default where there is no torch): the bundled one, or this folder")
     selftest.set_defaults(handler=_self_test)
     return parser
 
@@ -643,9 +672,19 @@ def _bench_line(args) -> int:
 
 
 def _self_test(args) -> int:
-    from adgui.selftest import run_self_test
+    from adgui.pipeline.catalog import training_available
+    from adgui.selftest import run_exported_self_test, run_self_test
 
-    return EXIT_OK if run_self_test(args.device, report=print) else EXIT_FAILED
+    if args.exported or not training_available():
+        recipe = None if args.exported in (None, "bundled") else args.exported
+        passed = run_exported_self_test(recipe, args.device, report=_print_flushed)
+    else:
+        passed = run_self_test(args.device, report=print)
+    return EXIT_OK if passed else EXIT_FAILED
+
+
+def _print_flushed(text: str) -> None:
+    print(text, flush=True)  # a line per inspected part as it happens (start-up timing reads it)
 
 
 def _progress_printer(label: str = ""):

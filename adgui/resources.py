@@ -15,3 +15,8 @@ def resources_dir() -> Path:
 def samples_dir() -> Path:
     """Sample part images for the self-test: good/ and bad/."""
     return resources_dir() / "samples"
+
+
+def sample_recipe_dir() -> Path:
+    """The exported sample recipe the station build bundles for its self-test (made at build time)."""
+    return resources_dir() / "sample_recipe"

@@ -64,6 +64,9 @@ def run_app(argv: list[str] | None = None, close_after_ms: int | None = None) ->
     window.show()
     shown: list[bool] = []
     if close_after_ms is not None:
+        # The first turn of the event loop after show(): start-up timing reads this line.
+        QTimer.singleShot(0, lambda: print("smoke test: window shown", flush=True))
+
         def close() -> None:
             shown.append(window.isVisible())
             window.close()

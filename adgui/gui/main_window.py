@@ -14,9 +14,10 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QInputDialog, QLineEdi
                                QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from ..access.roles import may
-from ..pipeline.catalog import device_choices
+from ..pipeline.catalog import TRAINING_NEEDS_FULL_BUILD, device_choices, training_available
 from ..pipeline.control_chart import EwmaConfig
 from ..pipeline.userdata import RECIPE_SUFFIX, logs_dir, recipes_dir
+from ..runtime import is_exported_recipe
 from ..sources.recipe_settings import load_recipe_source, save_recipe_source
 from .charts_panel import ChartsPanel
 from .controller import GoldenPolicy, InspectionController
@@ -76,6 +77,10 @@ class MainWindow(QMainWindow):
         self.links_panel = LinksPanel(state)
         self._lay_out()
         self._build_menus()
+        self.can_train = training_available()
+        if not self.can_train:  # the station build: no torch, exported recipes only
+            for control in (self.recipe_bar.train_button, self.train_action):
+                control.setToolTip(TRAINING_NEEDS_FULL_BUILD)
         self.run_bar.start_requested.connect(self.start_configured)
         self.run_bar.pause_requested.connect(controller.pause)
         self.run_bar.stop_requested.connect(controller.stop)
@@ -172,8 +177,10 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         recipe = self.menuBar().addMenu("&Recipe")
-        train = recipe.addAction("&Train new recipe…", lambda: self.open_training(), "Ctrl+T")
+        self.train_action = train = recipe.addAction("&Train new recipe…",
+                                                      lambda: self.open_training(), "Ctrl+T")
         open_file = recipe.addAction("&Open model file…", self._open_model_file, "Ctrl+O")
+        open_exported = recipe.addAction("Open &exported recipe folder…", self._open_exported_recipe)
         recipes_folder = recipe.addAction("Show recipes folder", lambda: _open_folder(recipes_dir()))
         keep_source = recipe.addAction("Keep the current source settings with this recipe",
                                        self.keep_source_with_recipe)
@@ -237,7 +244,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
         self.engineer_actions = [train, open_file, recipes_folder, keep_source, new_shift,
                                  self.save_failed_action, device_menu.menuAction(),
-                                 self.show_score_action, line_outputs, golden]
+                                 self.show_score_action, line_outputs, golden, open_exported]
 
     # -- recipes and training ------------------------------------------------------------
     def load_recipe(self, path: str, threshold: float | None = None, reason: str = "") -> bool:
@@ -248,7 +255,10 @@ class MainWindow(QMainWindow):
         return True
 
     def open_training(self, folder: str = "") -> TrainingDialog | None:
-        """The training dialog, for an engineer; None (and a message) for an operator."""
+        """The training dialog, for an engineer of a full build; None (and a message) else."""
+        if not self.can_train:
+            self.state.tell(TRAINING_NEEDS_FULL_BUILD, "warning")
+            return None
         if not self.controller.may_train():
             return None
         dialog = self.training_dialog
@@ -280,7 +290,13 @@ class MainWindow(QMainWindow):
         if path:
             self.load_recipe(path)
 
-    # -- drag and drop: a folder trains, a model file loads ------------------------------
+    def _open_exported_recipe(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open an exported recipe folder",
+                                                str(recipes_dir()))
+        if path:
+            self.load_recipe(path)
+
+    # -- drag and drop: a folder of images trains, a model file or exported recipe loads --
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if _dropped_path(event.mimeData()) is not None:
             event.acceptProposedAction()
@@ -290,7 +306,7 @@ class MainWindow(QMainWindow):
         if path is None:
             return
         event.acceptProposedAction()
-        if path.is_dir():
+        if path.is_dir() and not is_exported_recipe(path):
             self.open_training(str(path))
         else:
             self.load_recipe(str(path))
@@ -486,7 +502,8 @@ class MainWindow(QMainWindow):
             widget.setEnabled(has_model and allowed("threshold"))
         self.threshold_panel.line.setMovable(has_model and allowed("threshold"))
         self.recipe_bar.combo.setEnabled(local and allowed("recipe"))
-        self.recipe_bar.train_button.setEnabled(local and allowed("train"))
+        self.recipe_bar.train_button.setEnabled(local and allowed("train") and self.can_train)
+        self.train_action.setEnabled(self.can_train)
         bar = self.source_bar
         for widget in (bar.kind, bar.stack, bar.settings_button, bar.queue):
             widget.setEnabled(idle and allowed("source"))

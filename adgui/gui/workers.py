@@ -15,11 +15,9 @@ from typing import Callable
 
 from PySide6.QtCore import QThread, Signal
 
-from ..pipeline.catalog import Cancelled
-from ..pipeline.errors import report_error
+from ..pipeline.errors import is_cancelled, report_error
 from ..pipeline.inspection import Inspector
 from ..pipeline.live import warm_up
-from ..pipeline.training import train_model
 
 PROGRESS_INTERVAL_S = 0.1
 
@@ -41,10 +39,10 @@ class TrainWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, job: TrainJob, train: Callable = train_model, parent=None):
+    def __init__(self, job: TrainJob, train: Callable | None = None, parent=None):
         super().__init__(parent)
         self.job = job
-        self._train = train
+        self._train = train  # None: pipeline.training.train_model (torch, so loaded on first use)
         self._cancel = threading.Event()
         self._last_progress = 0.0
 
@@ -58,11 +56,12 @@ class TrainWorker(QThread):
     def run(self) -> None:
         job = self.job
         try:
-            result = self._train(job.data, job.detector, job.out, preset=job.preset,
+            train = self._train or _train_model()
+            result = train(job.data, job.detector, job.out, preset=job.preset,
                                  device=job.device, name=job.name or None,
                                  progress=self._on_progress, **job.overrides)
         except BaseException as error:  # noqa: BLE001 - a worker reports, never raises into Qt
-            if isinstance(error, Cancelled) or self._cancel.is_set():
+            if is_cancelled(error) or self._cancel.is_set():
                 self.cancelled.emit()
             else:
                 self.failed.emit(report_error(error))
@@ -76,11 +75,19 @@ class TrainWorker(QThread):
 
     def _on_progress(self, fraction: float, message: str) -> None:
         if self._cancel.is_set():
+            from ..pipeline.catalog import Cancelled  # training is running: the detectors are loaded
+
             raise Cancelled()
         now = time.monotonic()
         if fraction >= 1.0 or now - self._last_progress >= PROGRESS_INTERVAL_S:
             self._last_progress = now
             self.progress.emit(float(fraction), message)
+
+
+def _train_model() -> Callable:
+    from ..pipeline.training import train_model
+
+    return train_model
 
 
 class ModelLoader(QThread):

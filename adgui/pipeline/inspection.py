@@ -53,6 +53,12 @@ class Inspector:
         """A torch model file, or an exported recipe folder (run on ONNX Runtime)."""
         if is_exported_recipe(path):
             return ExportedInspector(load_exported(path, RuntimeSettings(device=device)))
+        from .catalog import training_available
+
+        if not training_available():
+            raise ValueError(f"{Path(path).name} is a torch model file and this station build "
+                             f"runs exported recipes only: export it with `adgui export` in the "
+                             f"full build")
         from algorithms import load_detector
 
         return cls(load_detector(path, device))
