@@ -52,6 +52,10 @@ def run_window(recipe: str, parts: str) -> dict:
     app = QApplication.instance() or QApplication([])
     window = build_window()
     window.show()
+    # An engineer, who may train and choose recipes: training is refused for the build alone.
+    guard = window.controller.guard
+    guard.set_password("erika", "a long passphrase", "engineer")
+    assert window.controller.log_in("erika", "a long passphrase")
     report = {"train_button_enabled": window.recipe_bar.train_button.isEnabled(),
               "train_action_enabled": window.train_action.isEnabled(),
               "train_tooltip": window.recipe_bar.train_button.toolTip(),
