@@ -10,6 +10,8 @@
     adgui self-test
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
+    adgui recipe versions --model model.adgui
+    adgui recipe roi --model model.adgui --roi roi.json --reason TEXT [--data GOOD_IMAGES]
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from algorithms import detector_names
+    from adgui.recipes.commands import add_recipe_commands
     from adgui.sources import TRIGGERS
 
     parser = argparse.ArgumentParser(prog="adgui", description="Visual anomaly inspection.")
@@ -168,6 +171,7 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(handler=_export)
 
     _add_access_commands(commands)
+    add_recipe_commands(commands)
     _add_station_parser(commands, TRIGGERS)
 
     selftest = commands.add_parser("self-test", help="train and inspect the bundled samples")
@@ -327,10 +331,15 @@ def _evaluate(args) -> int:
                         progress=_progress_printer("training"), train_images=args.train_images,
                         synthetic_defects=_specs(args), **_overrides(args))
             detector = load_detector(model_path, args.device)
+        version = None
     else:
+        from adgui.recipes.versions import version_in_force
+
         detector = load_detector(args.model, args.device)
+        version = version_in_force(args.model, float(detector.threshold))  # threshold and ROI
     out_dir = args.out or (args.json.parent if args.json else None)
-    result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"))
+    result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"),
+                      version=version)
     _print_json(result.metrics, args.json)
     return EXIT_OK
 
@@ -377,7 +386,7 @@ def _inspect(args) -> int:
     info = inspector.info
     printer = _PartPrinter()
     pipeline = LivePipeline(printer, queue_size=args.queue, station=args.station or "")
-    pipeline.set_inspector(inspector, recipe=info.name)
+    pipeline.set_inspector(inspector, recipe=info.name, recipe_version=f"v{info.version}")
     if database is not None:
         if args.threshold is not None:
             _record_threshold(database, info, args.threshold, args.reason)
@@ -500,7 +509,8 @@ def _station(args) -> int:
     try:
         inspector = Inspector.open(args.model, args.device)
         pipeline = LivePipeline(printer, queue_size=args.queue, station=database.database.station)
-        pipeline.set_inspector(inspector, recipe=inspector.info.name)
+        pipeline.set_inspector(inspector, recipe=inspector.info.name,
+                               recipe_version=f"v{inspector.info.version}")
         database.attach(pipeline).recipe_loaded(inspector.info.name)
         pipeline.threshold = inspector.info.threshold if args.threshold is None else args.threshold
     except BaseException:
@@ -589,12 +599,16 @@ def _export(args) -> int:
     from adgui.runtime.export import export_recipe, parity_paths
     from adgui.runtime.parity import ParityError
 
+    from adgui.recipes.versions import version_in_force
+
     detector = load_detector(args.model, "cpu")
+    version = version_in_force(args.model, float(detector.threshold))  # what the copy applies
     paths = parity_paths(args.data, args.max_images)
     images = read_images(paths)
     try:
         report = export_recipe(detector, args.out, images, [str(p) for p in paths],
-                               source=args.model, progress=_progress_printer("export"))
+                               source=args.model, progress=_progress_printer("export"),
+                               version=version)
     except ParityError as error:
         print(json.dumps({"written": False, "parity": error.report.as_dict()}, indent=2))
         raise

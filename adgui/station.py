@@ -329,7 +329,8 @@ class Station:
         name = getattr(info, "name", "") or path.stem
         with self._lock:
             was_running = self._started and self.pipeline.running
-            self.pipeline.set_inspector(inspector, recipe=name)
+            self.pipeline.set_inspector(inspector, recipe=name,
+                                        recipe_version=f"v{getattr(info, 'version', 1)}")
             if info is not None:
                 self.pipeline.threshold = info.threshold
             self.recipe_number = number
