@@ -8,10 +8,11 @@ but its source events are ignored.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from ..access.guard import Guard
 from ..access.session import Session
@@ -51,7 +52,27 @@ class _Bridge(QObject):
             pass
 
 
+class _VersionWorker(QThread):
+    """Runs one recipe change (an ROI's recalibration is model work) off the window's thread."""
+
+    done = Signal(object)  # RecipeVersion
+    failed = Signal(str)
+
+    def __init__(self, job: Callable, parent: QObject | None = None):
+        super().__init__(parent)
+        self.job = job
+
+    def run(self) -> None:
+        try:
+            self.done.emit(self.job())
+        except BaseException as error:  # noqa: BLE001 - a worker reports, never raises into Qt
+            self.failed.emit(report_error(error))
+
+
 class InspectionController(QObject):
+    version_applied = Signal(object)  # the new RecipeVersion, now in force
+    change_refused = Signal(str)  # why a threshold or ROI change was not made
+
     def __init__(self, state: AppState, open_inspector: Callable = Inspector.open,
                  open_source_fn: Callable = open_source, parent: QObject | None = None,
                  database_url: str | None = None, station: str = "",
@@ -73,6 +94,8 @@ class InspectionController(QObject):
         self.loader.loaded.connect(self._on_model_loaded)
         self.loader.failed.connect(self._on_load_failed)
         self._pending_threshold: float | None = None
+        self.inspector = None  # the loaded recipe's, for recipe changes
+        self._version_worker: _VersionWorker | None = None
         self._run_id = 0  # the run whose source events count
         self.bridge.part.connect(self._on_part)
         self.bridge.event.connect(self._on_event)
@@ -146,7 +169,9 @@ class InspectionController(QObject):
 
     def _on_model_loaded(self, inspector, info, path: str) -> None:
         self.stop()  # a stream started under the previous model must not mix with the new one
-        self.pipeline.set_inspector(inspector, recipe=info.name)
+        self.inspector = inspector
+        self.pipeline.set_inspector(inspector, recipe=info.name,
+                                    recipe_version=f"v{getattr(info, 'version', 1)}")
         if self.database is not None:
             self.database.recipe_loaded(info.name)
         self.state.set_model(info, path, self._pending_threshold)
@@ -272,6 +297,85 @@ class InspectionController(QObject):
     def _on_threshold(self, value: float) -> None:
         self.pipeline.threshold = value
 
+    # -- recipe versions: threshold and ROI changes ----------------------------------------
+    def apply_threshold(self, value: float, reason: str) -> bool:
+        """Make `value` the recipe's threshold as a new version (an engineer's change, with
+        its reason in the audit trail); it applies from the next part. False if refused."""
+        from ..recipes.changes import change_threshold
+
+        if not self._can_change("threshold"):
+            return False
+        model = self.state.model
+        try:
+            version = change_threshold(self.state.model_path, self.guard, float(value), reason,
+                                       model.threshold)
+        except (ValueError, RuntimeError, OSError) as error:  # refused, no reason, unrecorded
+            return self._refuse(report_error(error))
+        self._version_in_force(version)
+        return True
+
+    def apply_roi(self, roi, reason: str) -> bool:
+        """Recalibrate for `roi` (None: the whole image) in the background, then make it the
+        recipe's as a new version. True if the change started; the outcome is signalled."""
+        from ..recipes.changes import change_roi
+
+        if not self._can_change("roi"):
+            return False
+        if not reason.strip():
+            return self._refuse("Say why (the reason is kept in the audit trail with the change)")
+        if self._version_worker is not None and self._version_worker.isRunning():
+            return self._refuse("A recipe change is still being applied.")
+        try:
+            self.guard.require("roi")  # an operator is refused now, not after a recalibration
+        except (ValueError, RuntimeError) as error:
+            return self._refuse(str(error))
+        inspector, path, guard = self.inspector, self.state.model_path, self.guard
+        threshold = self.state.model.threshold
+        worker = _VersionWorker(lambda: change_roi(path, guard, roi, reason,
+                                                   inspector.calibrated_map, threshold), self)
+        worker.done.connect(self._version_in_force)
+        worker.failed.connect(self._refuse)
+        self._version_worker = worker
+        worker.start()
+        return True
+
+    def _can_change(self, action: str) -> bool:
+        model = self.state.model
+        if self.guard is None:
+            return self._refuse("No inspection database: the change cannot be recorded, so it "
+                                "is not made.")
+        if model is None or not self.state.model_path:
+            return self._refuse("Load a recipe first.")
+        if getattr(model, "runtime", "torch") != "torch":
+            return self._refuse("An exported recipe is a copy of one version: change the "
+                                "recipe's model file (.adgui) and export it again.")
+        return True
+
+    def _refuse(self, text: str) -> bool:
+        self.state.tell(text, "warning")
+        self.change_refused.emit(text)
+        return False
+
+    def _version_in_force(self, version) -> None:
+        """The new version judges from the next part; verdicts given stay as they were."""
+        roi_changed = self.state.model is not None and self.state.model.roi != (
+            version.roi if version.has_roi else None)
+        if hasattr(self.inspector, "use_version"):
+            self.inspector.use_version(version)
+            info = self.inspector.info
+        else:  # an inspector that judges without versions (a test's fake)
+            info = replace(self.state.model, threshold=version.threshold, version=version.number)
+        self.pipeline.recipe_version = f"v{version.number}"
+        if roi_changed:  # scores change scale with the ROI: recent ones no longer compare
+            self.state.set_model(info, self.state.model_path)
+        else:
+            self.state.model = info
+            self.state.model_changed.emit()
+            self.state.set_threshold(version.threshold)
+        self.state.tell(f"Recipe version {version.describe()} in force from the next part "
+                        f"({version.reason}).")
+        self.version_applied.emit(version)
+
     def _refresh(self) -> None:
         self._follow_the_clock()
         if self.guard is not None and self.guard.session.expire_if_idle():
@@ -283,6 +387,8 @@ class InspectionController(QObject):
 
     def shutdown(self) -> None:
         self._poll.stop()
+        if self._version_worker is not None:
+            self._version_worker.wait(30_000)  # a version is written whole or not at all
         self.loader.loaded.disconnect(self._on_model_loaded)
         self.pipeline.shutdown(timeout=2.0)
         self.loader.shutdown()
