@@ -137,9 +137,9 @@ def test_a_defect_inside_an_exclude_region_passes_and_inside_the_roi_fails(bottl
     guard = command_line_guard(AuditTrail.open(database, tmp_path / "key", tmp_path / "head"))
     for include, verdict in ((False, "PASS"), (True, "FAIL")):
         roi = Roi((Shape("rectangle", box, include),), width, height)
-        change_roi(model, guard, roi, f"{'in' if include else 'ex'}clude the rim",
-                   whole.calibrated_map)
-        inspector = Inspector.open(model, "cpu")  # the newest version is in force
+        version = change_roi(model, guard, roi, f"{'in' if include else 'ex'}clude the rim",
+                             whole.calibrated_map)
+        inspector = Inspector(whole.detector, version)  # as Inspector.open gives it, unloaded
         assert inspector.info.roi == roi
         result = inspector.inspect(image)
         assert result.verdict(inspector.info.threshold) == verdict, (include, result.score)

@@ -18,7 +18,9 @@ from ..recipes.roi import Roi, RoiError, Shape
 
 INCLUDE_COLOR = "#4da3ff"  # blue and orange: apart for every common colour-vision type
 EXCLUDE_COLOR = "#ff9f1c"
-SHADE = (0, 0, 0, 150)  # over the pixels that do not count
+SHADE = (10, 10, 10, 185)  # over the pixels that do not count: clearly darker, still visible
+LIST_STYLE = ("QListWidget { background: #2b2c2f; color: #e6e6e6; border: 1px solid #55565b; }"
+              "QListWidget::item:selected { background: #3d5a80; color: #ffffff; }")
 
 
 class RoiEditor(QDialog):
@@ -41,6 +43,7 @@ class RoiEditor(QDialog):
         self.box.addItem(self.shade)
 
         self.shape_list = QListWidget()
+        self.shape_list.setStyleSheet(LIST_STYLE)
         self.shape_list.currentRowChanged.connect(self._on_select)
         self.exclude_box = QCheckBox("Exclude (defects here do not count)")
         self.exclude_box.toggled.connect(self._set_exclude)
