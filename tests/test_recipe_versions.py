@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from adgui.access.session import PermissionDenied, Session
 from adgui.recipes.changes import change_roi, change_threshold
 from adgui.recipes.roi import Roi, RoiError, Shape
-from adgui.recipes.versions import (RecipeVersion, VersionError, apply_change, list_versions,
+from adgui.recipes.versions import (RecipeVersion, VersionError, list_versions,
                                     load_calibration_images, version_in_force, versions_dir,
                                     write_version)
 
