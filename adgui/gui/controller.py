@@ -357,21 +357,21 @@ class InspectionController(QObject):
         return False
 
     def _version_in_force(self, version) -> None:
-        """The new version judges from the next part; verdicts given stay as they were."""
-        roi_changed = self.state.model is not None and self.state.model.roi != (
-            version.roi if version.has_roi else None)
+        """The new version judges from the next part; verdicts given stay as they were.
+
+        Only the model's facts change (not the recipe): nothing is reloaded, the source and
+        the counts stay, and the threshold is announced even when its value is the same, so
+        that the panel shows the new version."""
         if hasattr(self.inspector, "use_version"):
             self.inspector.use_version(version)
             info = self.inspector.info
         else:  # an inspector that judges without versions (a test's fake)
             info = replace(self.state.model, threshold=version.threshold, version=version.number)
         self.pipeline.recipe_version = f"v{version.number}"
-        if roi_changed:  # scores change scale with the ROI: recent ones no longer compare
-            self.state.set_model(info, self.state.model_path)
-        else:
-            self.state.model = info
-            self.state.model_changed.emit()
-            self.state.set_threshold(version.threshold)
+        self.state.model = info
+        self.state.threshold = version.threshold
+        self.state.threshold_changed.emit(version.threshold)
+        self.state.scores_changed.emit()  # the calibration scores change with an ROI
         self.state.tell(f"Recipe version {version.describe()} in force from the next part "
                         f"({version.reason}).")
         self.version_applied.emit(version)
