@@ -187,6 +187,14 @@ def test_the_command_line_lists_applies_and_exports_the_version_in_force(recipe,
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and lines[2].startswith("v3, threshold 0.70 (calibrated 0.50), ROI")
 
+    data = tmp_path / "labelled"
+    write_parts(data / "good", 2, seed=5)
+    write_parts(data / "defect", 2, defect=True, seed=6)
+    assert main(["eval", "--model", str(recipe), "--data", str(data), "--device", "cpu",
+                 "--json", str(tmp_path / "metrics.json")]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    assert (metrics["recipe_version"], metrics["roi"], metrics["threshold"]) == (3, True, 0.7)
+
     exported = tmp_path / "exported"
     assert main(["export", "--model", str(recipe), "--out", str(exported)]) == 0
     torch_inspector, onnx_inspector = Inspector.open(recipe, "cpu"), Inspector.open(exported, "cpu")
