@@ -11,6 +11,8 @@
     adgui audit verify [--db URL] [--station NAME]
     adgui users set-password NAME --role engineer < password.txt
     adgui golden add|list|check --model model.adgui [--good IMAGE ...] [--bad IMAGE ...]
+    adgui recipe versions --model model.adgui
+    adgui recipe roi --model model.adgui --roi roi.json --reason TEXT [--data GOOD_IMAGES]
 """
 from __future__ import annotations
 
@@ -74,6 +76,7 @@ def _full_build_only(command: str) -> str:
 
 def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     from adgui.pipeline.catalog import detector_names
+    from adgui.recipes.commands import add_recipe_commands
     from adgui.sources import TRIGGERS
 
     detectors = detector_names() if can_train else None  # the choices load the detectors (torch)
@@ -196,6 +199,7 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     from adgui.golden_commands import add_golden_command
 
     add_golden_command(commands)
+    add_recipe_commands(commands)
     _add_station_parser(commands, TRIGGERS)
 
     selftest = commands.add_parser(
@@ -360,10 +364,15 @@ def _evaluate(args) -> int:
                         progress=_progress_printer("training"), train_images=args.train_images,
                         synthetic_defects=_specs(args), **_overrides(args))
             detector = load_detector(model_path, args.device)
+        version = None
     else:
+        from adgui.recipes.versions import version_in_force
+
         detector = load_detector(args.model, args.device)
+        version = version_in_force(args.model, float(detector.threshold))  # threshold and ROI
     out_dir = args.out or (args.json.parent if args.json else None)
-    result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"))
+    result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"),
+                      version=version)
     _print_json(result.metrics, args.json)
     return EXIT_OK
 
@@ -410,7 +419,7 @@ def _inspect(args) -> int:
     info = inspector.info
     printer = _PartPrinter()
     pipeline = LivePipeline(printer, queue_size=args.queue, station=args.station or "")
-    pipeline.set_inspector(inspector, recipe=info.name)
+    pipeline.set_inspector(inspector, recipe=info.name, recipe_version=f"v{info.version}")
     if database is not None:
         _record_options(database, info, args.threshold, args.reason)
         pipeline.station = database.database.station
@@ -552,7 +561,8 @@ def _station(args) -> int:
     try:
         inspector = Inspector.open(args.model, args.device)
         pipeline = LivePipeline(printer, queue_size=args.queue, station=database.database.station)
-        pipeline.set_inspector(inspector, recipe=inspector.info.name)
+        pipeline.set_inspector(inspector, recipe=inspector.info.name,
+                               recipe_version=f"v{inspector.info.version}")
         _record_options(database, inspector.info, args.threshold, args.reason,
                         ", ".join(output.name for output in outputs) or "none")
         database.attach(pipeline).recipe_loaded(inspector.info.name)
@@ -644,12 +654,16 @@ def _export(args) -> int:
     from adgui.runtime.export import export_recipe, parity_paths
     from adgui.runtime.parity import ParityError
 
+    from adgui.recipes.versions import version_in_force
+
     detector = load_detector(args.model, "cpu")
+    version = version_in_force(args.model, float(detector.threshold))  # what the copy applies
     paths = parity_paths(args.data, args.max_images)
     images = read_images(paths)
     try:
         report = export_recipe(detector, args.out, images, [str(p) for p in paths],
-                               source=args.model, progress=_progress_printer("export"))
+                               source=args.model, progress=_progress_printer("export"),
+                               version=version)
     except ParityError as error:
         print(json.dumps({"written": False, "parity": error.report.as_dict()}, indent=2))
         raise

@@ -398,6 +398,7 @@ class Station:
         with self._lock:
             was_running = self._started and self.pipeline.running
             self.pipeline.set_inspector(inspector, recipe=name, approval=approval,
+                                        recipe_version=f"v{getattr(info, 'version', 1)}",
                                         threshold=getattr(info, "threshold", None))
             self.recipe_number = number
             for code in LATCHED:

@@ -195,7 +195,11 @@ def test_folder_stream_counters_match_the_logged_verdicts(qtbot, tmp_path, tiny_
 def test_a_new_threshold_applies_from_the_next_part_only(qtbot, tmp_path):
     inspector = FakeInspector()
     images = flat_images(tmp_path / "flat", [20, 40, 60, 80])  # scores 0.2 0.4 0.6 0.8
-    window = make_window(qtbot, inspector)
+    model = tmp_path / "fake.adgui"
+    model.write_bytes(b"placeholder: the fake inspector does not read it")
+    window = make_window(qtbot, inspector, model_path=str(model))
+    window.controller.guard.set_password("erin", "a long passphrase", "engineer")
+    assert window.controller.log_in("erin", "a long passphrase")
     window.controller.start(folder(images))
     wait_until_drained(qtbot, window)
     state = window.state
@@ -203,10 +207,17 @@ def test_a_new_threshold_applies_from_the_next_part_only(qtbot, tmp_path):
     assert window.verdict_panel.verdict.text() == "FAIL"  # the last image scores 0.8
     calls = inspector.calls
 
-    window.threshold_panel.slider.setValue(0.3)
+    panel = window.threshold_panel
+    panel.slider.setValue(0.3)
     assert "3 of the last 4 parts would have failed (1 part more, 0 parts fewer failing)" in \
-        window.threshold_panel.preview.text()
-    qtbot.waitUntil(lambda: state.threshold == pytest.approx(0.3), timeout=2000)
+        panel.preview.text()
+    qtbot.waitUntil(panel.apply_button.isEnabled, timeout=2000)
+    assert state.threshold == 0.5, "moving the slider applies nothing"
+    panel.reason.setText("fewer escapes")
+    panel.apply_button.click()  # a new recipe version, recorded
+    assert state.threshold == pytest.approx(0.3) and state.model.version == 2
+    assert "version 2 in force: threshold 0.30 (differs from the calibrated 0.50)" in \
+        panel.version.text()
     assert (state.counters.failed, state.counters.passed) == (2, 2), "decisions made stay made"
     assert window.counters_panel.values["failed"].text() == "2"
     assert len(window.failure_strip._results) == 2
@@ -393,13 +404,13 @@ def test_settings_persist_between_runs(qtbot, tmp_path):
     window = make_window(qtbot, FakeInspector(), model_path=str(model))
     window.source_bar.set_spec(folder(images, rate=7.5))
     window.source_bar.queue.setValue(6)
-    window.state.set_threshold(0.42)
+    window.state.set_threshold(0.42)  # not applied as a version: not kept
     window.close()
 
     again = make_window(qtbot, FakeInspector(), model_path="")
     qtbot.waitUntil(lambda: again.state.model is not None, timeout=10_000)
     assert again.state.model_path == str(model)
-    assert again.state.threshold == pytest.approx(0.42)
+    assert again.state.threshold == pytest.approx(0.5), "the recipe version's threshold"
     spec = again.source_bar.spec()
     assert (spec.kind, spec.settings["path"], spec.settings["rate"]) == ("folder", str(images), 7.5)
     assert again.source_bar.queue.value() == 6

@@ -97,6 +97,10 @@ class Guard:
         self._approvals[action] = event
         return event
 
+    def approval(self, action: str) -> "Event | None":
+        """The change of `action` recorded last and not yet taken by the pipeline."""
+        return self._approvals.get(action)
+
     def change_by_line(self, action: str, old: Any, new: Any, reason: str) -> "Event":
         """A change the line's PLC makes under remote control (a recipe from the table an
         engineer set up): no role is asked, the event names the line as its author; the

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from ..access.guard import Guard
 from ..access.session import Session
@@ -71,7 +71,27 @@ class GoldenPolicy:
     on_recipe_change: bool = True
 
 
+class _VersionWorker(QThread):
+    """Runs one recipe change (an ROI's recalibration is model work) off the window's thread."""
+
+    done = Signal(object)  # RecipeVersion
+    failed = Signal(str)
+
+    def __init__(self, job: Callable, parent: QObject | None = None):
+        super().__init__(parent)
+        self.job = job
+
+    def run(self) -> None:
+        try:
+            self.done.emit(self.job())
+        except BaseException as error:  # noqa: BLE001 - a worker reports, never raises into Qt
+            self.failed.emit(report_error(error))
+
+
 class InspectionController(QObject):
+    version_applied = Signal(object)  # the new RecipeVersion, now in force
+    change_refused = Signal(str)  # why a threshold or ROI change was not made
+
     def __init__(self, state: AppState, open_inspector: Callable = Inspector.open,
                  open_source_fn: Callable = open_source, parent: QObject | None = None,
                  database_url: str | None = None, station: str = "",
@@ -110,6 +130,8 @@ class InspectionController(QObject):
         self.loader.failed.connect(self._on_load_failed)
         self._pending_threshold: float | None = None
         self._pending_change: tuple[str, str] | None = None  # (reason, action) of a recipe load
+        self.inspector = None  # the loaded recipe's, for recipe changes
+        self._version_worker: _VersionWorker | None = None
         self._run_id = 0  # the run whose source events count
         self.bridge.part.connect(self._on_part)
         self.bridge.event.connect(self._on_event)
@@ -165,27 +187,6 @@ class InspectionController(QObject):
         except Exception as error:  # noqa: BLE001 - no reason, or the trail cannot be written
             self.state.tell(f"Not changed: {report_error(error)}", "warning")
             return None
-
-    # -- threshold -----------------------------------------------------------------------
-    def set_threshold(self, value: float, reason: str) -> bool:
-        """An engineer's new threshold, from the next part on (recorded); False if refused."""
-        value = float(value)
-        old = self.pipeline.threshold
-        if value == old:
-            self.state.set_threshold(value)
-            return True
-        approval = self.change("threshold", old, value, reason,
-                               detail={"recipe": self.pipeline.recipe})
-        if approval is None:
-            # The slider goes back to the threshold in force, after the signal that moved it
-            # has reached every widget (else the last one would show the refused value).
-            QTimer.singleShot(0, lambda: self.state.set_threshold(self.pipeline.threshold))
-            return False
-        self.pipeline.set_threshold(value, approval)
-        self.state.set_threshold(value)
-        if self.golden_policy.on_recipe_change:
-            self.check_golden("threshold change")
-        return True
 
     # -- model ---------------------------------------------------------------------------
     def load_model(self, path: str | Path, threshold: float | None = None, reason: str = "",
@@ -293,11 +294,13 @@ class InspectionController(QObject):
                 return
         try:
             self.pipeline.set_inspector(inspector, recipe=info.name, threshold=threshold,
-                                        approval=approval)
+                                        approval=approval,
+                                        recipe_version=f"v{getattr(info, 'version', 1)}")
         except RuntimeError as error:  # PermissionDenied: the pipeline's own check
             self.state.set_run_state(IDLE)
             self.state.tell(str(error), "warning")
             return
+        self.inspector = inspector
         if self.database is not None:
             self.database.recipe_loaded(info.name)
         self.state.set_model(info, path, self.pipeline.threshold)
@@ -648,9 +651,98 @@ class InspectionController(QObject):
             self._stop_run()  # under remote control the station reports it to the line
 
     def _on_threshold(self, value: float) -> None:
-        """A widget moved the state's threshold: a request, applied only if the guard allows."""
+        """The state's threshold follows the pipeline's; it changes only through a recipe
+        version (`apply_threshold`), so any other change is put back."""
         if value != self.pipeline.threshold:
-            self.set_threshold(value, "set with the threshold slider")
+            QTimer.singleShot(0, lambda: self.state.set_threshold(self.pipeline.threshold))
+
+    # -- recipe versions: threshold and ROI changes ----------------------------------------
+    def apply_threshold(self, value: float, reason: str) -> bool:
+        """Make `value` the recipe's threshold as a new version (an engineer's change, with
+        its reason in the audit trail); it applies from the next part. False if refused."""
+        from ..recipes.changes import change_threshold
+
+        if not self._can_change("threshold"):
+            return False
+        value = round(float(value), 6)  # as recorded: the pipeline takes the recorded value
+        model = self.state.model
+        try:
+            version = change_threshold(self.state.model_path, self.guard, float(value), reason,
+                                       model.threshold)
+        except (ValueError, RuntimeError, OSError) as error:  # refused, no reason, unrecorded
+            return self._refuse(report_error(error))
+        self._version_in_force(version)
+        return True
+
+    def apply_roi(self, roi, reason: str) -> bool:
+        """Recalibrate for `roi` (None: the whole image) in the background, then make it the
+        recipe's as a new version. True if the change started; the outcome is signalled."""
+        from ..recipes.changes import change_roi
+
+        if not self._can_change("roi"):
+            return False
+        if not reason.strip():
+            return self._refuse("Say why (the reason is kept in the audit trail with the change)")
+        if self._version_worker is not None and self._version_worker.isRunning():
+            return self._refuse("A recipe change is still being applied.")
+        try:
+            self.guard.require("roi")  # an operator is refused now, not after a recalibration
+        except (ValueError, RuntimeError) as error:
+            return self._refuse(str(error))
+        inspector, path, guard = self.inspector, self.state.model_path, self.guard
+        threshold = self.state.model.threshold
+        worker = _VersionWorker(lambda: change_roi(path, guard, roi, reason,
+                                                   inspector.calibrated_map, threshold), self)
+        worker.done.connect(self._version_in_force)
+        worker.failed.connect(self._refuse)
+        self._version_worker = worker
+        worker.start()
+        return True
+
+    def _can_change(self, action: str) -> bool:
+        model = self.state.model
+        if self.guard is None:
+            return self._refuse("No inspection database: the change cannot be recorded, so it "
+                                "is not made.")
+        if model is None or not self.state.model_path:
+            return self._refuse("Load a recipe first.")
+        if getattr(model, "runtime", "torch") != "torch":
+            return self._refuse("An exported recipe is a copy of one version: change the "
+                                "recipe's model file (.adgui) and export it again.")
+        return True
+
+    def _refuse(self, text: str) -> bool:
+        self.state.tell(text, "warning")
+        self.change_refused.emit(text)
+        return False
+
+    def _version_in_force(self, version) -> None:
+        """The new version judges from the next part; verdicts given stay as they were.
+
+        Only the model's facts change (not the recipe): nothing is reloaded, the source and
+        the counts stay, and the threshold is announced even when its value is the same, so
+        that the panel shows the new version."""
+        if hasattr(self.inspector, "use_version"):
+            self.inspector.use_version(version)
+            info = self.inspector.info
+        else:  # an inspector that judges without versions (a test's fake)
+            info = replace(self.state.model, threshold=version.threshold, version=version.number)
+        if version.threshold != self.pipeline.threshold:
+            try:  # with the approval the guard recorded for this change
+                self.pipeline.set_threshold(version.threshold, self.guard.approval("threshold"))
+            except RuntimeError as error:  # PermissionDenied
+                self._refuse(str(error))
+                return
+        self.pipeline.recipe_version = f"v{version.number}"
+        self.state.model = info
+        self.state.threshold = version.threshold
+        self.state.threshold_changed.emit(version.threshold)
+        self.state.scores_changed.emit()  # the calibration scores change with an ROI
+        self.state.tell(f"Recipe version {version.describe()} in force from the next part "
+                        f"({version.reason}).")
+        self.version_applied.emit(version)
+        if self.golden_policy.on_recipe_change:
+            self.check_golden("recipe version change")
 
     def _refresh(self) -> None:
         self._follow_the_clock()
@@ -663,6 +755,8 @@ class InspectionController(QObject):
 
     def shutdown(self) -> None:
         self._poll.stop()
+        if self._version_worker is not None:
+            self._version_worker.wait(30_000)  # a version is written whole or not at all
         self.loader.loaded.disconnect(self._on_model_loaded)
         self.line.close()
         self.pipeline.shutdown(timeout=2.0)

@@ -87,6 +87,8 @@ class MainWindow(QMainWindow):
         state.role_changed.connect(self._apply_role)
         self._apply_role()
 
+        self.threshold_panel.apply_requested.connect(controller.apply_threshold)
+        self.roi_editor = None
         self.recipe_bar.recipe_chosen.connect(self.load_recipe)
         self.recipe_bar.train_requested.connect(lambda: self.open_training())
         self.source_bar.start_requested.connect(self._start)
@@ -185,6 +187,7 @@ class MainWindow(QMainWindow):
         keep_source = recipe.addAction("Keep the current source settings with this recipe",
                                        self.keep_source_with_recipe)
         golden = recipe.addAction("&Golden samples…", self.open_golden_samples)
+        roi = recipe.addAction("Region of interest…", lambda: self.open_roi_editor())
         recipe.addSeparator()
         recipe.addAction("&Quit", self.close, "Ctrl+Q")
         inspection = self.menuBar().addMenu("&Inspection")
@@ -244,7 +247,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction("Keyboard shortcuts", self._show_shortcuts)
         self.engineer_actions = [train, open_file, recipes_folder, keep_source, new_shift,
                                  self.save_failed_action, device_menu.menuAction(),
-                                 self.show_score_action, line_outputs, golden, open_exported]
+                                 self.show_score_action, line_outputs, golden, open_exported, roi]
 
     # -- recipes and training ------------------------------------------------------------
     def load_recipe(self, path: str, threshold: float | None = None, reason: str = "") -> bool:
@@ -283,6 +286,44 @@ class MainWindow(QMainWindow):
         if self.training_dialog is not None and self.training_dialog.worker is None:
             self.training_dialog.deleteLater()
             self.training_dialog = None
+
+    def open_roi_editor(self, image=None):
+        """The ROI editor on `image`, the last part shown, or a calibration image."""
+        from ..recipes.versions import load_calibration_images
+        from .roi_editor import RoiEditor
+
+        model = self.state.model
+        if model is None:
+            self.state.tell("Load a recipe first.", "warning")
+            return None
+        latest = self.state.latest
+        if image is None and latest is not None and latest.image is not None:
+            image = latest.image
+        if image is None and self.state.model_path:
+            stored = load_calibration_images(self.state.model_path)
+            image = stored[0] if stored else None
+        if image is None:
+            self.state.tell("Inspect a part first: the ROI is drawn on a part's image.", "warning")
+            return None
+        if self.roi_editor is not None:
+            try:
+                self.roi_editor.close()
+            except RuntimeError:  # closed already: Qt deleted it
+                pass
+        editor = RoiEditor(image, getattr(model, "roi", None), self._version_text(), parent=self)
+        editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        editor.apply_requested.connect(self.controller.apply_roi)
+        self.controller.change_refused.connect(editor.on_refused)
+        self.controller.version_applied.connect(editor.on_version)
+        editor.resize(1100, 700)
+        editor.show()
+        self.roi_editor = editor
+        return editor
+
+    def _version_text(self) -> str:
+        model = self.state.model
+        roi = "an ROI" if getattr(model, "roi", None) is not None else "the whole image"
+        return f"Recipe '{model.name}', version {getattr(model, 'version', 1)} in force: {roi}."
 
     def _open_model_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open a model file", str(recipes_dir()),
@@ -594,9 +635,8 @@ class MainWindow(QMainWindow):
             if line:
                 self.controller.configure_line(line, record=False)
         recipe = str(settings.value("recipe/path", ""))
-        if recipe and Path(recipe).is_file():  # the recipe in force when the window closed
-            self.controller.load_model(recipe, number(settings, "recipe/threshold", None),
-                                       restoring=True)
+        if recipe and Path(recipe).is_file():  # the recipe in force when the window closed,
+            self.controller.load_model(recipe, restoring=True)  # with its version in force
 
     def ask_quit(self) -> QMessageBox:
         """Asked when the window is closed while inspection runs; it does not block, so
@@ -625,7 +665,6 @@ class MainWindow(QMainWindow):
         settings.setValue("source/queue_size", self.source_bar.queue.value())
         if self.state.model_path:
             settings.setValue("recipe/path", self.state.model_path)
-            settings.setValue("recipe/threshold", self.state.threshold)
         settings.sync()
 
     def closeEvent(self, event) -> None:  # noqa: N802

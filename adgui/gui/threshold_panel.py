@@ -1,15 +1,17 @@
 """The threshold: a slider over a histogram of calibration scores and recent inspections.
 
-A new threshold applies from the next part; verdicts already given are never rewritten.
-While the slider moves, a line beneath it says what the new value would have changed over
-the recent parts, without touching any count. The slider is debounced.
+Moving the slider changes nothing yet: a line beneath it says what the new value would have
+changed over the recent parts. Apply, with a reason, asks for a new recipe version (an
+engineer's change, recorded); it applies from the next part, and verdicts already given are
+never rewritten. The panel shows the version in force and whether its threshold differs from
+the calibrated one.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 from superqt import QLabeledDoubleSlider
 
 from .state import AppState
@@ -22,6 +24,8 @@ RECENT_BRUSH = (80, 140, 230, 170)
 
 
 class ThresholdPanel(QWidget):
+    apply_requested = Signal(float, str)  # threshold, reason
+
     def __init__(self, state: AppState, parent: QWidget | None = None):
         super().__init__(parent)
         self.state = state
@@ -43,7 +47,7 @@ class ThresholdPanel(QWidget):
                         f"<span style='color:#ffcc00'>┃</span> threshold (drag)",
                         objectName="histogramLegend")
         self.line = pg.InfiniteLine(angle=90, movable=True, pen=pg.mkPen("#ffcc00", width=3))
-        self.line.sigPositionChangeFinished.connect(lambda line: self._apply(line.value()))
+        self.line.sigPositionChangeFinished.connect(lambda line: self._propose(line.value()))
         self.line.sigPositionChanged.connect(lambda line: self.show_preview(line.value()))
         self.plot.addItem(self.line)
 
@@ -52,11 +56,18 @@ class ThresholdPanel(QWidget):
         self.slider.setSingleStep(0.01)
         self.slider.setRange(0.0, self.upper)
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._debounce.timeout.connect(lambda: self._apply(self.slider.value()))
+        self._debounce.timeout.connect(lambda: self._propose(self.slider.value()))
         self.slider.valueChanged.connect(self._on_slider)
-        self.default_button = QPushButton("Model default")
-        self.default_button.setToolTip("Go back to the threshold the recipe was calibrated with")
+        self.default_button = QPushButton("Calibrated")
+        self.default_button.setToolTip("Propose the threshold the recipe was calibrated with")
         self.default_button.clicked.connect(self._to_default)
+        self.proposed: float | None = None  # a value moved to but not applied
+        self.reason = QLineEdit(placeholderText="Why (kept in the audit trail)")
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setToolTip("Make this threshold the recipe's, as a new version")
+        self.apply_button.clicked.connect(self._request_apply)
+        self.version = QLabel(objectName="hint")
+        self.version.setWordWrap(True)
 
         self.preview = QLabel(objectName="hint")
         self.preview.setWordWrap(True)
@@ -69,7 +80,12 @@ class ThresholdPanel(QWidget):
         layout.addWidget(legend)
         layout.addWidget(self.plot, 1)
         layout.addLayout(row)
+        apply_row = QHBoxLayout()
+        apply_row.addWidget(self.reason, 1)
+        apply_row.addWidget(self.apply_button)
+        layout.addLayout(apply_row)
         layout.addWidget(self.preview)
+        layout.addWidget(self.version)
 
         self._dirty = True
         self._redraw_timer = QTimer(self, interval=REDRAW_MS)
@@ -109,18 +125,49 @@ class ThresholdPanel(QWidget):
             f"the next part; "
             f"counts and verdicts already given do not change.")
 
-    def _apply(self, value: float) -> None:
-        self.state.set_threshold(round(float(np.clip(value, 0.0, self.upper)), 3))
+    def _propose(self, value: float) -> None:
+        """A value to apply; nothing changes until Apply."""
+        value = round(float(np.clip(value, 0.0, self.upper)), 3)
+        self.proposed = None if value == self.state.threshold else value
+        self._show_version()
+
+    def _request_apply(self) -> None:
+        if self.proposed is not None:
+            self.apply_requested.emit(self.proposed, self.reason.text())
 
     def _to_default(self) -> None:
-        if self.state.model is not None:
-            self.state.set_threshold(self.state.model.threshold)
+        model = self.state.model
+        if model is not None:
+            calibrated = getattr(model, "calibrated_threshold", 0.5)
+            self.slider.setValue(calibrated)
+            self._propose(calibrated)
 
     def _show_threshold(self, value: float) -> None:
         self.slider.blockSignals(True)
         self.slider.setValue(value)
         self.slider.blockSignals(False)
         self.line.setValue(value)
+        if self.proposed is not None and value == self.proposed:
+            self.reason.clear()
+        self.proposed = None
+        self._show_version()
+
+    def _show_version(self) -> None:
+        """The version in force; whether its threshold differs from the calibrated one."""
+        self.apply_button.setEnabled(self.proposed is not None)
+        model = self.state.model
+        if model is None:
+            self.version.setText("")
+            return
+        calibrated = getattr(model, "calibrated_threshold", 0.5)
+        threshold = self.state.threshold
+        differs = (f"differs from the calibrated {calibrated:.2f}"
+                   if abs(threshold - calibrated) > 1e-9 else "as calibrated")
+        roi = " · with an ROI" if getattr(model, "roi", None) is not None else ""
+        pending = (f" · {self.proposed:.2f} proposed: give a reason and Apply"
+                   if self.proposed is not None else "")
+        self.version.setText(f"Recipe version {getattr(model, 'version', 1)} in force: threshold "
+                             f"{threshold:.2f} ({differs}){roi}{pending}")
 
     def _mark_dirty(self) -> None:
         self._dirty = True

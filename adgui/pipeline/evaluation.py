@@ -2,6 +2,8 @@
 
 Image metrics use the calibrated scores. Pixel metrics are computed at the model's input
 resolution with the masks resized (nearest) to it, as anomalib does, so figures compare.
+Given the recipe version in force, its threshold and ROI apply as in live inspection: the
+score of each image comes from `roi_result` on the map at the image's own size.
 """
 from __future__ import annotations
 
@@ -19,7 +21,9 @@ from algorithms.datasets import LabelledImage, has_masks, labelled_images, read_
 from algorithms.metrics import aupro, confusion, f1_max, image_auroc, pixel_auroc, roc_points
 from algorithms.tensors import images_to_tensor, resize_maps
 
+from ..recipes.versions import RecipeVersion
 from ..render import overlay, roc_plot, verdict_banner, write_png
+from .inspection import roi_result
 
 EXAMPLES = 6
 
@@ -33,7 +37,7 @@ class Evaluation:
 
 
 def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = None,
-             progress: Progress | None = None) -> Evaluation:
+             progress: Progress | None = None, version: RecipeVersion | None = None) -> Evaluation:
     """Score every labelled image one at a time (batch 1, as in live use) and measure."""
     progress = progress or no_progress
     items = labelled_images(data)
@@ -51,8 +55,10 @@ def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = 
         progress((index + 1) / len(items), f"inspecting {index + 1} / {len(items)}")
     scores = detector.normalize_scores(torch.cat(raw_scores)).numpy()
     maps = torch.cat(raw_maps)  # (N, S, S) raw: same ranking as calibrated
+    if version is not None and version.has_roi:
+        scores, maps = _with_roi(detector, images, maps, version)
     labels = np.array([item.defective for item in items])
-    threshold = float(detector.threshold)
+    threshold = float(detector.threshold) if version is None else version.threshold
     best_f1, best_threshold = f1_max(labels, scores)
     metrics = {
         "detector": detector.name,
@@ -74,22 +80,41 @@ def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = 
         "latency_ms": statistics.median(latencies),
         "image_size": size,
         "device": str(detector.device),
+        "recipe_version": version.number if version is not None else None,
+        "roi": version.has_roi if version is not None else False,
     }
     if with_masks:
         masks = np.stack([read_mask(item, size) for item in items])
         metrics["pixel_auroc"] = pixel_auroc(masks, maps.numpy())
         metrics["aupro"] = aupro(masks, maps.numpy())
     if out_dir is not None:
-        _write_pictures(Path(out_dir), detector, items, images, labels, scores, maps, metrics)
+        _write_pictures(Path(out_dir), detector, items, images, labels, scores, maps, metrics,
+                        version)
     return Evaluation(metrics, labels, scores, items)
 
 
-def _write_pictures(out_dir, detector, items, images, labels, scores, raw_maps, metrics) -> None:
+def _with_roi(detector, images, raw_maps, version: RecipeVersion) -> tuple[np.ndarray, torch.Tensor]:
+    """Scores as live inspection gives them (ROI on the map at each image's own size), and
+    the working-size maps with the ROI applied, for the pixel metrics."""
+    calibrated = detector.normalize_maps(raw_maps)  # (N, S, S)
+    scores, masked = [], []
+    for index, image in enumerate(images):
+        full = resize_maps(calibrated[index:index + 1], [image.shape[:2]])[0]
+        scores.append(roi_result(0.0, full, version.roi, version.roi_calibration)[0])
+        masked.append(roi_result(0.0, calibrated[index].numpy(), version.roi,
+                                 version.roi_calibration)[1])
+    return np.asarray(scores, dtype=np.float32), torch.from_numpy(np.stack(masked))
+
+
+def _write_pictures(out_dir, detector, items, images, labels, scores, raw_maps, metrics,
+                    version: RecipeVersion | None = None) -> None:
     fpr, tpr = roc_points(labels, scores)
     write_png(out_dir / "roc.png", roc_plot({detector.name: (fpr, tpr, metrics["image_auroc"])}))
     threshold = metrics["threshold"]
     for index in _example_indices(labels, scores, threshold):
-        calibrated = detector.normalize_maps(raw_maps[index:index + 1])
+        calibrated = raw_maps[index:index + 1]
+        if version is None or not version.has_roi:  # with an ROI they are on its scale already
+            calibrated = detector.normalize_maps(calibrated)
         anomaly_map = resize_maps(calibrated, [images[index].shape[:2]])[0]
         verdict = "FAIL" if scores[index] >= threshold else "PASS"
         picture = verdict_banner(overlay(images[index], anomaly_map, threshold), verdict,

@@ -18,6 +18,9 @@ from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.device import resolve_device
 from algorithms.tensors import resize_rgb
 
+from ..access.guard import login_name
+from ..recipes.versions import record_trained
+
 
 @dataclass
 class TrainResult:
@@ -82,6 +85,9 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
             synthetic_validation(model, validation, synthetic_defects, model.config.seed))
     progress(0.99, "saving")
     save_detector(model, out)
+    # The calibration images stay with the recipe, so an ROI change recalibrates on them.
+    record_trained(out, login_name(), f"trained on {Path(data).name}",
+                   model.split(images, held_out)[1])
     progress(1.0, "saved")
     return TrainResult(out, detector, model.config.backbone, str(resolve_device(device)),
                        report.train_images, report.calibration_images, seconds, skipped,

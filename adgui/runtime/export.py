@@ -74,9 +74,12 @@ class CalibratedGraph(nn.Module):
 def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarray] = (),
                   names: Sequence[str] = (), source: Path | None = None,
                   progress: Progress | None = None,
-                  settings: RuntimeSettings | None = None) -> ExportReport:
+                  settings: RuntimeSettings | None = None, version=None) -> ExportReport:
     """Export a fitted detector to the folder `out` after the parity check on `images`
-    (plus a few generated probe images). Raises ParityError, writing nothing, on a mismatch."""
+    (plus a few generated probe images). Raises ParityError, writing nothing, on a mismatch.
+
+    `version` (a RecipeVersion, normally the one in force) gives the threshold and the ROI
+    that the exported recipe applies; the graph itself is the model's, without the ROI."""
     progress = progress or no_progress
     started = time.perf_counter()
     if detector.name not in EXPORTABLE:
@@ -88,7 +91,7 @@ def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarr
     device = detector.device
     try:  # traced and checked on the CPU: cuDNN's TF32 convolutions would fail the parity
         report = _export_on_cpu(detector.cpu().eval(), Path(out), images, names, source, progress,
-                                settings or RuntimeSettings(device="cpu"))
+                                settings or RuntimeSettings(device="cpu"), version)
     finally:
         detector.to(device)
     report.seconds = time.perf_counter() - started
@@ -97,11 +100,11 @@ def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarr
 
 def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
                    names: Sequence[str], source: Path | None, progress: Progress,
-                   settings: RuntimeSettings) -> ExportReport:
+                   settings: RuntimeSettings, version=None) -> ExportReport:
     progress(0.0, "tracing the graph")
     graph = build_graph(detector)
     progress(0.3, "checking parity with the torch model")
-    recipe = recipe_record(detector, source)
+    recipe = recipe_record(detector, source, version)
     session = make_session(graph, settings)
     exported = ExportedModel(out, recipe, session, list(session.get_providers()))
     probes = probe_images(detector.config.image_size)
@@ -170,8 +173,9 @@ def _append_resize(model: onnx.ModelProto) -> None:
     graph.output.append(helper.make_tensor_value_info("map", TensorProto.FLOAT, ["height", "width"]))
 
 
-def recipe_record(detector: Detector, source: Path | None) -> dict:
-    """Everything about the recipe beside the graph, as plain JSON."""
+def recipe_record(detector: Detector, source: Path | None, version=None) -> dict:
+    """Everything about the recipe beside the graph, as plain JSON; threshold and ROI from
+    `version` (a RecipeVersion) when given."""
     meta = json.loads(json.dumps(detector.meta, default=str))
     record = {
         "format": FORMAT,
@@ -184,13 +188,21 @@ def recipe_record(detector: Detector, source: Path | None) -> dict:
                         ("image_threshold", "image_scale", "map_threshold", "map_scale")},
         "threshold": float(detector.threshold),
         "calibration_scores": [float(v) for v in detector.calibration_scores.cpu().tolist()],
-        "roi": meta.get("roi"),  # none yet: recipes have no ROI before the ROI feature lands
+        "roi": None,
+        "recipe_version": 1,
         "meta": meta,
         "graph": {"opset": OPSET, "inputs": {"image": "uint8 (S, S, 3) RGB at image_size",
                                               "size": "int64 (2,) original height, width"},
                   "outputs": {"score": "float32 (1,) calibrated", "map": "float32 (H, W) calibrated"}},
         "exported_with": {"torch": torch.__version__, "onnx": onnx.__version__},
     }
+    if version is not None:
+        record["threshold"] = float(version.threshold)
+        record["recipe_version"] = version.number
+        if version.has_roi:
+            calibration = version.roi_calibration
+            record["roi"] = {**version.roi.as_dict(), "calibration": calibration.as_dict()}
+            record["calibration_scores"] = list(calibration.scores)
     if source is not None and Path(source).is_file():
         record["source_model"] = {"file": Path(source).name,
                                   "sha256": sha256(Path(source).read_bytes())}

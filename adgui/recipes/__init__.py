@@ -1,0 +1,1 @@
+"""A recipe's versions (threshold, region of interest) kept beside its model file."""
