@@ -84,6 +84,7 @@ def test_a_wrongly_judged_golden_sample_blocks_start_and_a_right_set_unblocks(qt
     model = tmp_path / "recipes" / "fake.adgui"
     # The known bad part scores 0.3, below the threshold 0.5: it would pass.
     golden_set(tmp_path, model, good=(20,), bad=(30,))
+    model.write_bytes(b"placeholder: the fake inspector does not read it")  # versions go beside it
     images = flat_images(tmp_path / "parts", [20, 80])
     window = make_window(qtbot, FakeInspector(), model_path=str(model))
     controller = window.controller
@@ -97,7 +98,7 @@ def test_a_wrongly_judged_golden_sample_blocks_start_and_a_right_set_unblocks(qt
     assert window.state.counters.judged == 0
 
     # The engineer lowers the threshold below the bad part's score: judged again, all right.
-    assert controller.set_threshold(0.25, "the 0.3 scratch must fail")
+    assert controller.apply_threshold(0.25, "the 0.3 scratch must fail")
     qtbot.waitUntil(lambda: not controller.golden_block, timeout=10_000)
     assert controller.golden_report.passed and controller.golden_report.threshold == 0.25
     assert controller.start(folder(images))
@@ -108,7 +109,7 @@ def test_a_wrongly_judged_golden_sample_blocks_start_and_a_right_set_unblocks(qt
         checks = database.events(CHECK_EVENT, station=ALL_STATIONS)
     assert [event.new_value for event in checks] == ["failed", "passed"]
     assert checks[0].reason.startswith("station start: ")
-    assert checks[1].reason.startswith("threshold change: ")
+    assert checks[1].reason.startswith("recipe version 2: ")  # the new threshold
     assert checks[0].detail["samples"][1] == {"path": str(tmp_path / "images" / "bad_30.png"),
                                               "expected": "bad", "verdict": "PASS",
                                               "score": pytest.approx(0.3), "problem": ""}

@@ -31,7 +31,7 @@ def open_window(qtbot, recipe: Path, engineer: bool):
     window = build_window()
     qtbot.addWidget(window)
     window.show()
-    window.load_recipe(str(recipe))
+    window.controller.load_model(str(recipe), restoring=True)  # the recipe in force at start
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=60_000)
     window.controller.guard.set_password("erin", PASSWORD, "engineer")
     if engineer:

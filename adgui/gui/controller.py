@@ -742,7 +742,7 @@ class InspectionController(QObject):
                         f"({version.reason}).")
         self.version_applied.emit(version)
         if self.golden_policy.on_recipe_change:
-            self.check_golden("recipe version change")
+            self.check_golden(f"recipe version {version.number}")
 
     def _refresh(self) -> None:
         self._follow_the_clock()

@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
         if model is None:
             self.state.tell("Load a recipe first.", "warning")
             return None
-        latest = self.state.latest
+        latest = self.state.shown  # the live part
         if image is None and latest is not None and latest.image is not None:
             image = latest.image
         if image is None and self.state.model_path:
