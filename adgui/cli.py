@@ -5,6 +5,7 @@
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
+    adgui bench --fit patchcore --train-images 200,400,800 --data DIR [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
     adgui self-test
