@@ -97,9 +97,10 @@ def _last_needed_block(model: nn.Module) -> int | None:
 
     if not isinstance(model, EfficientNetFeatures) or model.feature_hooks is not None:
         return None
-    if getattr(model, "grad_checkpointing", False):
+    stages = getattr(model, "_stage_out_idx", None)  # timm's own: stage -> feature index
+    if not stages or getattr(model, "grad_checkpointing", False):
         return None
-    return max(model._stage_out_idx)
+    return max(stages)
 
 
 def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
