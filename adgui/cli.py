@@ -5,6 +5,7 @@
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
+    adgui bench --fit patchcore --train-images 200,400,800 --data DIR [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
     adgui self-test [--exported [RECIPE_DIR]]
@@ -160,6 +161,12 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=int, default=0,
                        help="CPU threads for both runtimes (default: each runtime's own choice)")
     bench.add_argument("--json", type=Path)
+    bench.add_argument("--fit", metavar="DETECTOR",
+                       help="instead: time DETECTOR's fit on each count of --train-images "
+                            "(seconds and seconds per image)")
+    bench.add_argument("--train-images", default="200,400,800", metavar="N,N,...",
+                       help="with --fit: numbers of good images (beyond the folder's, lightly "
+                            "augmented copies; default 200,400,800)")
     bench.add_argument("--parts", action="store_true",
                        help="the station in part mode instead: trigger-to-verdict latency and the "
                             "highest part rate held with no NOT_JUDGED part (needs --model)")
@@ -286,6 +293,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--train-images", type=int, metavar="N",
                         help="fit on N good images: a subset, or all of them plus lightly "
                              "augmented copies (calibration images are set aside first)")
+    parser.add_argument("--subset", type=int, metavar="N",
+                        help="use only N of the good images, chosen at random, as if the folder "
+                             "held only those (calibration images are then set aside from them)")
+    parser.add_argument("--subset-seed", type=int, default=0, metavar="S",
+                        help="seed of the --subset choice (default 0)")
     parser.add_argument("--synthetic-defects", nargs="?", const="default", metavar="KIND:SIZE,...",
                         help="keep 10 %% of the good images out of training and calibration, "
                              "paste defects into them (spot, scratch, blob; sizes in pixels of "
@@ -338,7 +350,7 @@ def _train(args) -> int:
     result = train_model(args.data, args.detector, args.out, preset=_preset(args), device=args.device,
                          name=args.name, calibration=args.calibration, progress=_progress_printer(),
                          train_images=args.train_images, synthetic_defects=_specs(args),
-                         **_overrides(args))
+                         subset=args.subset, subset_seed=args.subset_seed, **_overrides(args))
     for problem in result.skipped:
         print(f"skipped {problem}", file=sys.stderr)
     print(json.dumps({
@@ -362,7 +374,8 @@ def _evaluate(args) -> int:
             model_path = keep or Path(scratch) / "model.adgui"
             train_model(args.data, args.detector, model_path, preset=_preset(args), device=args.device,
                         progress=_progress_printer("training"), train_images=args.train_images,
-                        synthetic_defects=_specs(args), **_overrides(args))
+                        synthetic_defects=_specs(args), subset=args.subset,
+                        subset_seed=args.subset_seed, **_overrides(args))
             detector = load_detector(model_path, args.device)
         version = None
     else:
@@ -600,6 +613,8 @@ def _bench(args) -> int:
 
     if args.parts:
         return _bench_parts(args)
+    if args.fit:
+        return _bench_fit(args)
     if args.line:
         return _bench_line(args)
     presets = dict(item.split("=", 1) for item in args.preset)
@@ -615,6 +630,26 @@ def _bench(args) -> int:
     for row in results:
         print("\t".join(str(row[column]) for column in columns), file=sys.stderr)
     _print_json(results, args.json)
+    return EXIT_OK
+
+
+def _bench_fit(args) -> int:
+    from adgui.pipeline.fit_bench import run_fit_bench
+    from adgui.resources import samples_dir
+
+    try:
+        counts = [int(text) for text in args.train_images.split(",") if text.strip()]
+    except ValueError:
+        raise ValueError(f"--train-images takes numbers like 200,400,800, not {args.train_images!r}")
+    presets = dict(item.split("=", 1) for item in args.preset)
+    rows = run_fit_bench(args.data or samples_dir() / "good", args.fit, counts,
+                         presets.get(args.fit, "default"), args.device, _progress_printer(),
+                         _overrides(args))
+    columns = ("train_images", "fit_seconds", "seconds_per_image", "cpu_seconds", "load_before")
+    print("\t".join(columns), file=sys.stderr)
+    for row in rows:
+        print("\t".join(str(row[column]) for column in columns), file=sys.stderr)
+    _print_json(rows, args.json)
     return EXIT_OK
 
 

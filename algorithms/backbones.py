@@ -68,13 +68,39 @@ class FeatureExtractor(nn.Module):
             self.model.load_state_dict(load_pretrained_state(name, weights, self.model))
         self.eval()
         self.requires_grad_(False)
+        # timm's EfficientNet / MobileNet feature models run every block even when the stages
+        # asked for end early; the blocks after the last one asked for (a quarter of
+        # EfficientNet-Lite0's time at blocks.4) are skipped, and kept so saved models still load.
+        self._last_block = _last_needed_block(self.model)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> normalised for this backbone."""
         return (images - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:  # x: (B, 3, H, W) normalised
-        return self.model(x)
+        if self._last_block is None:
+            return self.model(x)
+        model = self.model
+        x = model.bn1(model.conv_stem(x))
+        features = [x] if 0 in model._stage_out_idx else []
+        for i, block in enumerate(model.blocks[:self._last_block]):
+            x = block(x)
+            if i + 1 in model._stage_out_idx:
+                features.append(x)
+        return features
+
+
+def _last_needed_block(model: nn.Module) -> int | None:
+    """How many of an EfficientNet-style feature model's blocks its stages need, or None
+    for any other model (run whole)."""
+    from timm.models.efficientnet import EfficientNetFeatures
+
+    if not isinstance(model, EfficientNetFeatures) or model.feature_hooks is not None:
+        return None
+    stages = getattr(model, "_stage_out_idx", None)  # timm's own: stage -> feature index
+    if not stages or getattr(model, "grad_checkpointing", False):
+        return None
+    return max(stages)
 
 
 def normalisation(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -66,3 +66,18 @@ def test_backbone_without_offline_weights_says_what_to_do(no_network, monkeypatc
     target = timm.create_model("resnet18", pretrained=False, features_only=True)
     with pytest.raises(WeightsError, match="no offline ImageNet weights"):
         load_pretrained_state("resnet18", "imagenet", target)
+
+
+def test_features_stop_after_the_last_stage_asked_for():
+    extractor = FeatureExtractor("tf_efficientnet_lite0", ("blocks.2", "blocks.4"), "none")
+    ran = []
+    for index, block in enumerate(extractor.model.blocks):
+        block.register_forward_hook(lambda module, inputs, output, index=index: ran.append(index))
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        features = extractor(x)
+        assert max(ran) == 4, "blocks 5 and 6 serve no stage asked for"
+        whole = extractor.model(x)  # timm's own forward runs every block
+    assert max(ran) == 6 and len(features) == len(whole) == 2
+    for ours, theirs in zip(features, whole):
+        torch.testing.assert_close(ours, theirs, rtol=0, atol=0)

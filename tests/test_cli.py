@@ -221,3 +221,32 @@ def test_train_images_grows_the_training_set_with_augmented_copies(tmp_path, cap
     report = json.loads(capsys.readouterr().out)
     assert report["train_images"] == 40
     assert load_detector(out, "cpu").meta["train_images"] == 40
+
+
+def test_subset_takes_that_many_good_images_at_random(tmp_path, capsys):
+    from adgui.pipeline.training import random_subset
+    from algorithms.datasets import DatasetError, training_images
+
+    paths = training_images(samples_dir() / "good")
+    chosen = random_subset(paths, 6, seed=0)
+    assert len(set(chosen)) == 6 and chosen == sorted(chosen, key=paths.index)
+    assert random_subset(paths, 6, seed=0) == chosen != random_subset(paths, 6, seed=1)
+    for count in (0, len(paths) + 1):
+        with pytest.raises(DatasetError, match="choose 1 to"):
+            random_subset(paths, count)
+    out = tmp_path / "subset.adgui"
+    assert main(["train", "--detector", "patchcore", "--preset", "fast", "--data",
+                 str(samples_dir() / "good"), "--out", str(out), "--device", "cpu",
+                 "--weights", "none", "--subset", "8", "--subset-seed", "3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["train_images"] + report["calibration_images"] == 8
+
+
+def test_bench_fit_times_each_count(tmp_path, capsys):
+    out = tmp_path / "fit.json"
+    assert main(["bench", "--fit", "patchcore", "--preset", "patchcore=fast", "--weights", "none",
+                 "--train-images", "6,24", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [row["train_images"] for row in rows] == [6, 24]
+    assert all(row["fit_seconds"] > 0 and row["seconds_per_image"] > 0 for row in rows)
+    assert rows[0]["calibration_images"] == rows[1]["calibration_images"], "same held-out images"

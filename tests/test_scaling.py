@@ -100,3 +100,43 @@ def test_cflow_trains_for_the_step_budget(good_images, images, expected):
     detector.fit(good_images[:images], calibration=good_images[-2:], progress=record)
     done, total = steps[-1].split("/")
     assert int(done) == int(total) == expected and len(steps) == expected
+
+
+def test_patchcore_fit_costs_grow_linearly_with_the_images(good_images, monkeypatch):
+    """Distance evaluations of the coreset: 4x the images must cost about 4x, not 16x."""
+    from algorithms.patchcore import coreset
+
+    rows = [0]
+    for name in ("_squared_distances", "_lower_bounds"):
+        original = getattr(coreset, name)
+
+        def counting(points, *args, original=original):
+            rows[0] += len(points)
+            return original(points, *args)
+
+        monkeypatch.setattr(coreset, name, counting)
+    # Naive greedy bound: the points of each greedy times the centres it chooses.
+    naive = [0]
+    greedy = patchcore_model.greedy_coreset
+    monkeypatch.setattr(patchcore_model, "greedy_coreset", lambda points, count, *a, **k: (
+        naive.__setitem__(0, naive[0] + len(points) * count) or greedy(points, count, *a, **k)))
+    costs = []
+    for count in (30, 120):
+        rows[0] = naive[0] = 0
+        detector = create_detector("patchcore", "fast", device="cpu", weights="none",
+                                   coreset_chunk=960)  # 15 images of 64 patches per run
+        detector.fit(resize_count(good_images, count), calibration=good_images[:2])
+        costs.append((rows[0], naive[0]))
+    (small, small_naive), (large, large_naive) = costs
+    assert large_naive == 4 * small_naive, "runs of a bounded size: the work per run is fixed"
+    assert large < 6 * small, f"distance evaluations grew {large / small:.1f}x for 4x the images"
+
+
+def test_patchcore_progress_grows_with_the_work(good_images):
+    seen = []
+    detector = create_detector("patchcore", "fast", device="cpu", weights="none",
+                               coreset_chunk=640)  # 10 images per run: 4 runs
+    detector.fit(resize_count(good_images, 40), calibration=good_images[:2],
+                 progress=lambda fraction, message: seen.append(fraction))
+    assert seen == sorted(seen) and seen[-1] == 1.0
+    assert sum(1 for fraction in seen if fraction < 0.95) > 8, "progress within every run"

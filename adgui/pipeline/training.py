@@ -38,7 +38,8 @@ class TrainResult:
 def train_model(data: str | Path, detector: str, out: str | Path, preset: str = "default",
                 device: str = "auto", name: str | None = None, calibration: str | Path | None = None,
                 progress: Progress | None = None, train_images: int | None = None,
-                synthetic_defects: Sequence[DefectSpec] | None = None, **overrides) -> TrainResult:
+                synthetic_defects: Sequence[DefectSpec] | None = None, subset: int | None = None,
+                subset_seed: int = 0, **overrides) -> TrainResult:
     """Read good images, fit, calibrate, and save the model atomically to `out`.
 
     Unreadable images are skipped and listed in the result. A cancel (the progress callback
@@ -52,6 +53,8 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
     skipped: list[str] = []
     model = create_detector(detector, preset, device=device, **overrides)
     paths = training_images(data)
+    if subset is not None:
+        paths = random_subset(paths, subset, subset_seed)
     # Before reading anything: a training that cannot fit in memory says so now.
     model.check_fit_memory(train_images or len(paths))
     # The model sees images at its input size only: shrink each as it is read.
@@ -92,6 +95,15 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
     return TrainResult(out, detector, model.config.backbone, str(resolve_device(device)),
                        report.train_images, report.calibration_images, seconds, skipped,
                        model.meta.get("synthetic_defects"))
+
+
+def random_subset(paths: Sequence[Path], count: int, seed: int = 0) -> list[Path]:
+    """`count` of `paths` chosen at random (reproducible by `seed`), in their folder order."""
+    if not 1 <= count <= len(paths):
+        raise DatasetError(f"a subset of {count} good images: choose 1 to {len(paths)}, the "
+                           f"number of good images in the folder")
+    chosen = np.random.default_rng(seed).choice(len(paths), count, replace=False)
+    return [paths[i] for i in sorted(chosen.tolist())]
 
 
 def _split_validation(images: list, seed: int) -> tuple[list, list]:

@@ -10,6 +10,7 @@ isolated that patch's nearest bank entry is among its own b neighbours (paper, e
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torch.nn.functional as F
@@ -21,6 +22,7 @@ from .coreset import greedy_coreset
 
 DISTANCE_CHUNK = 2048  # bank rows per distance block: bounds memory, and each block stays in cache
 CPU_FIT_BATCH = 4  # images per backbone pass when fitting on a CPU
+FEATURE_SHARE_GUESS = 0.3  # of a run's time, until the first run has measured it
 
 
 class Patchcore(Detector):
@@ -57,13 +59,23 @@ class Patchcore(Detector):
         runs = math.ceil(len(images) / self._images_per_run(len(images)))
         per_run = math.ceil(len(images) / runs)  # runs of equal size, no small remainder
         bank = []
+        # Share of a run's time spent on features (the rest is the coreset), measured on the
+        # runs done so far, so that the progress grows evenly with time and the time left
+        # estimated from it holds from the second run on.
+        seconds = {"features": 0.0, "coreset": 0.0}
         for run, start in enumerate(range(0, len(images), per_run)):
+            done = seconds["features"] + seconds["coreset"]
+            share = seconds["features"] / done if done > 0 else FEATURE_SHARE_GUESS
             run_progress = sub_progress(progress, run / runs, (run + 1) / runs)
-            patches = self._patches(images[start:start + per_run], sub_progress(run_progress, 0.0, 0.4))
+            started = time.perf_counter()
+            patches = self._patches(images[start:start + per_run], sub_progress(run_progress, 0.0, share))
+            seconds["features"] += time.perf_counter() - started
+            started = time.perf_counter()
             count = max(1, round(len(patches) * self.config.coreset_ratio))
             chosen = greedy_coreset(patches.numpy(), count, self.config.projection_dim,
-                                    self.config.seed, sub_progress(run_progress, 0.4, 1.0))
+                                    self.config.seed, sub_progress(run_progress, share, 1.0))
             bank.append(patches[torch.from_numpy(chosen)])
+            seconds["coreset"] += time.perf_counter() - started
             end = min(start + per_run, len(images))
             progress((run + 1) / runs, f"memory bank of images {start + 1}-{end} of {len(images)}")
         self.memory_bank = torch.cat(bank).contiguous().to(self.device)
