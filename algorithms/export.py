@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Detector, gaussian_blur
+from .cflow.flow import LOG_SQRT_2PI
 
 PADIM_BLOCKS = 2  # blocks per side of a precision matrix: 3 of 4 are read (measured best)
 
@@ -176,7 +177,10 @@ class PatchcoreInference(nn.Module):
 
 
 class CflowInference(nn.Module):
-    """CFlow: each scale's probability map stays at its own grid until the final products."""
+    """CFlow: each scale's probability map stays at its own grid until the final products,
+    and each coupling's fixed channel permutation is a product with a one-hot matrix: a
+    Gather along the last axis is several times slower in ONNX Runtime, and the product is
+    exact (one 1 per column, the rest zeros)."""
 
     def __init__(self, cflow: Detector):
         super().__init__()
@@ -187,16 +191,37 @@ class CflowInference(nn.Module):
         self.grids = grids
         self.maps = MapFactors(grids, size, blur_sigma=0.0)  # CFlow does not blur
         self.offset = float(len(cflow.decoders))  # the map is (scales - fused probability)
+        for scale, decoder in enumerate(cflow.decoders):
+            for index, block in enumerate(decoder.blocks):
+                one_hot = torch.eye(decoder.channels)[:, block.permutation]  # (C, C): y @ it = y[..., perm]
+                self.register_buffer(f"permute_{scale}_{index}", one_hot)
+
+    def log_likelihood(self, scale: int, fibres: torch.Tensor, projected: list[torch.Tensor]) -> torch.Tensor:
+        """`ConditionalFlow.log_likelihood` with the permutations as products, (B, hw)."""
+        decoder = self.cflow.decoders[scale]
+        x, log_det = fibres, 0.0
+        for index, (block, condition) in enumerate(zip(decoder.blocks, projected)):
+            x1, x2 = x.split((block.passive, block.active), dim=-1)
+            hidden = torch.relu(F.linear(x1, block.hidden.weight[:, :block.passive]) + condition)
+            coefficients = 0.1 * block.out(hidden)
+            log_scale = block.clamp * torch.tanh(coefficients[..., :block.active])
+            y2 = x2 * torch.exp(log_scale) + coefficients[..., block.active:]
+            global_scale = 0.1 * F.softplus(block.global_scale, beta=0.5)  # (C,)
+            y = torch.cat((x1, y2), dim=-1) * global_scale + block.global_offset
+            log_det = log_det + log_scale.sum(dim=-1) + torch.log(global_scale).sum()
+            x = y @ getattr(self, f"permute_{scale}_{index}")
+        log_density = -0.5 * x.pow(2).sum(dim=-1) - decoder.channels * LOG_SQRT_2PI + log_det
+        return log_density / decoder.channels
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         cflow = self.cflow
         features = cflow.backbone(cflow.backbone.normalize(images))
         terms = []
-        for index, (feature, decoder) in enumerate(zip(features, cflow.decoders)):
+        for index, feature in enumerate(features):
             batch, _, height, width = feature.shape  # (B, C, h, w)
             fibres = feature.flatten(2).transpose(1, 2)  # (B, hw, C)
-            log_prob = decoder.log_likelihood(fibres, cflow._conditions(index, height, width,
-                                                                        feature.device))  # (B, hw)
+            log_prob = self.log_likelihood(index, fibres, cflow._conditions(index, height, width,
+                                                                            feature.device))  # (B, hw)
             probability = torch.exp(log_prob - cflow.log_prob_max[index])
             terms.append(-probability.view(batch, height, width))
         maps = working_map(terms, self.maps.factors, self.offset)  # (B, S, S)

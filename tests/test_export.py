@@ -306,6 +306,8 @@ def test_bench_times_both_runtimes_in_one_run(tmp_path, capsys):
         torch_row["end_to_end_ms"] / onnx_row["end_to_end_ms"], rel=0.02)
     for row in rows:
         assert row["latency_ms"] > 0 and row["end_to_end_ms"] > 0
+        assert row["end_to_end_to_backbone"] == pytest.approx(
+            row["end_to_end_ms"] / row["backbone_ms"], rel=0.02)
 
 
 def test_expansion_matrix_is_the_torch_paths_upsampling_and_blur():
@@ -366,3 +368,20 @@ def test_patchcore_single_product_search_finds_the_torch_paths_neighbours(monkey
     found = torch.addmm(module.bank_norms, queries, module.bank_scaled).argmin(dim=1)
     assert torch.equal(found, nearest)
     torch.testing.assert_close(torch.cdist(queries, detector.memory_bank).min(1).values, distance)
+
+
+def test_cflow_export_flow_is_the_decoders_flow():
+    """The export's flow (permutations as one-hot products) gives the decoders' likelihoods."""
+    import torch
+
+    from algorithms.export import CflowInference
+
+    detector = create_detector("cflow", "fast", device="cpu", **TINY)
+    module = CflowInference(detector)
+    generator = torch.Generator().manual_seed(1)
+    for scale, decoder in enumerate(detector.decoders):
+        fibres = torch.randn(2, 5, decoder.channels, generator=generator)  # (B, hw, C)
+        condition = decoder.project(torch.randn(5, detector.config.condition_dim, generator=generator))
+        with torch.no_grad():
+            torch.testing.assert_close(module.log_likelihood(scale, fibres, condition),
+                                       decoder.log_likelihood(fibres, condition))

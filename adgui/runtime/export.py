@@ -3,9 +3,11 @@
 The graph is the whole inference of one image at the recipe's working size: uint8 RGB in,
 the backbone's normalisation, the backbone, the detector's head (PaDiM's Mahalanobis
 distances, PatchCore's nearest-neighbour search and reweighting, CFlow's decoders), the
-upsampling and blur, the calibration, and the bilinear resize of the map to the original
-image's size (given as a second input). The shrink to the working size happens before the
-graph, with the same OpenCV filter as the torch path (see `images.py`).
+calibration, and the map at the original image's size (given as a second input). The
+upsampling, the blur and the resize to the original size are linear and separable, so the
+graph applies them as two small matrix products to the detector's small map instead of
+filtering images (see `algorithms.export`). The shrink to the working size happens before
+the graph, with the same OpenCV filter as the torch path (see `images.py`).
 
 DDAD stays torch-only: its inference is a reverse-diffusion loop of several UNet passes,
 run in bfloat16 on a GPU, so an fp32 graph could not meet the 1e-4 score parity against
