@@ -248,7 +248,9 @@ def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
 
     test_images = sorted(p for kind in (bottle / "test").iterdir() for p in list_images(kind))
     parity_paths, check_paths = test_images[0::8], test_images[3::8]  # every defect type, both
-    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01}, "cflow": {"epochs": 1}}
+    # Short trainings: parity does not depend on how well the model learnt.
+    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01},
+                "cflow": {"epochs": 1, "min_steps": 200, "max_steps": 200}}
     for name in EXPORTABLE:
         model_path = train_model(bottle, name, tmp_path / f"{name}.adgui", device="cpu",
                                  **settings[name]).model_path
@@ -307,7 +309,7 @@ def test_bench_times_both_runtimes_in_one_run(tmp_path, capsys):
     for row in rows:
         assert row["latency_ms"] > 0 and row["end_to_end_ms"] > 0
         assert row["end_to_end_to_backbone"] == pytest.approx(
-            row["end_to_end_ms"] / row["backbone_ms"], rel=0.02)
+            row["end_to_end_ms"] / row["backbone_ms"], rel=0.02, abs=1e-3)  # rounded to 3 places
 
 
 def test_expansion_matrix_is_the_torch_paths_upsampling_and_blur():
