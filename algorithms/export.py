@@ -193,11 +193,14 @@ class CflowInference(nn.Module):
         self.offset = float(len(cflow.decoders))  # the map is (scales - fused probability)
         for scale, decoder in enumerate(cflow.decoders):
             for index, block in enumerate(decoder.blocks):
-                one_hot = torch.eye(decoder.channels)[:, block.permutation]  # (C, C): y @ it = y[..., perm]
+                # (C, C): y @ one_hot == y[..., permutation]
+                one_hot = torch.eye(decoder.channels)[:, block.permutation]
                 self.register_buffer(f"permute_{scale}_{index}", one_hot)
 
-    def log_likelihood(self, scale: int, fibres: torch.Tensor, projected: list[torch.Tensor]) -> torch.Tensor:
-        """`ConditionalFlow.log_likelihood` with the permutations as products, (B, hw)."""
+    def log_likelihood(self, scale: int, fibres: torch.Tensor,
+                       projected: list[torch.Tensor]) -> torch.Tensor:
+        """`ConditionalFlow.log_likelihood` with the permutations as products, (B, hw).
+        The couplings' arithmetic is `ConditionalCoupling.forward`'s; a test holds them equal."""
         decoder = self.cflow.decoders[scale]
         x, log_det = fibres, 0.0
         for index, (block, condition) in enumerate(zip(decoder.blocks, projected)):
