@@ -248,7 +248,9 @@ def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
 
     test_images = sorted(p for kind in (bottle / "test").iterdir() for p in list_images(kind))
     parity_paths, check_paths = test_images[0::8], test_images[3::8]  # every defect type, both
-    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01}, "cflow": {"epochs": 1}}
+    # Short trainings: parity does not depend on how well the model learnt.
+    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01},
+                "cflow": {"epochs": 1, "min_steps": 200, "max_steps": 200}}
     for name in EXPORTABLE:
         model_path = train_model(bottle, name, tmp_path / f"{name}.adgui", device="cpu",
                                  **settings[name]).model_path
@@ -306,3 +308,82 @@ def test_bench_times_both_runtimes_in_one_run(tmp_path, capsys):
         torch_row["end_to_end_ms"] / onnx_row["end_to_end_ms"], rel=0.02)
     for row in rows:
         assert row["latency_ms"] > 0 and row["end_to_end_ms"] > 0
+        assert row["end_to_end_to_backbone"] == pytest.approx(
+            row["end_to_end_ms"] / row["backbone_ms"], rel=0.02, abs=1e-3)  # rounded to 3 places
+
+
+def test_expansion_matrix_is_the_torch_paths_upsampling_and_blur():
+    """F D F^T, the form the graph uses, equals bilinear upsampling then the Gaussian blur."""
+    import torch
+    import torch.nn.functional as F
+
+    from algorithms.base import gaussian_blur
+    from algorithms.export import expansion_matrix, working_map
+
+    small = torch.rand(2, 8, 8) * 5.0  # (B, h, w)
+    for sigma in (4.0, 1.5, 0.0):
+        factor = expansion_matrix(8, 64, sigma)  # (S, h)
+        assert factor.shape == (64, 8)
+        upsampled = F.interpolate(small.unsqueeze(1), size=(64, 64), mode="bilinear",
+                                  align_corners=False).squeeze(1)
+        expected = gaussian_blur(upsampled, sigma)
+        torch.testing.assert_close(working_map([small], [factor], 0.0), expected, atol=2e-5, rtol=0)
+        torch.testing.assert_close(factor.sum(1), torch.ones(64), atol=1e-6, rtol=0)  # rows sum to 1
+
+
+@pytest.mark.parametrize("channels, blocks", [(12, 2), (13, 2), (13, 3), (9, 1)])
+def test_blocked_mahalanobis_equals_the_full_quadratic_form(channels, blocks):
+    """Only the precision's upper blocks are stored and read; the distances stay the same,
+    also when the channels do not divide into the blocks (zero padding)."""
+    import torch
+
+    from algorithms.export import BlockedMahalanobis
+
+    generator = torch.Generator().manual_seed(channels)
+    positions = 6
+    root = torch.randn(positions, channels, channels, generator=generator, dtype=torch.float64)
+    precision = root @ root.transpose(1, 2) + 0.1 * torch.eye(channels, dtype=torch.float64)
+    mean = torch.randn(positions, channels, generator=generator, dtype=torch.float64)
+    embedding = torch.randn(2, channels, 2, 3, generator=generator, dtype=torch.float64)  # (B, D, h, w)
+    head = BlockedMahalanobis(mean.float(), precision.float(), blocks)
+    side = -(-channels // blocks)
+    assert head.upper.shape == (positions, blocks * (blocks + 1) // 2, side, side)
+    delta = embedding.flatten(2).transpose(1, 2) - mean  # (B, P, D)
+    expected = torch.einsum("bpd,pde,bpe->bp", delta, precision, delta).sqrt().view(2, 2, 3)
+    torch.testing.assert_close(head(embedding.float()).double(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_patchcore_single_product_search_finds_the_torch_paths_neighbours(monkeypatch):
+    """One product against the whole bank gives the chunked search's neighbours and distances."""
+    import torch
+
+    import algorithms.patchcore.torch_model as patchcore_module
+    from algorithms.export import PatchcoreInference
+
+    monkeypatch.setattr(patchcore_module, "DISTANCE_CHUNK", 64)  # several chunks on the torch path
+    detector = create_detector("patchcore", "fast", device="cpu", **TINY)
+    generator = torch.Generator().manual_seed(0)
+    detector.memory_bank = torch.randn(300, sum(detector.backbone.channels), generator=generator)
+    module = PatchcoreInference(detector)
+    queries = torch.randn(50, detector.memory_bank.shape[1], generator=generator)
+    distance, nearest = detector._nearest(queries)
+    found = torch.addmm(module.bank_norms, queries, module.bank_scaled).argmin(dim=1)
+    assert torch.equal(found, nearest)
+    torch.testing.assert_close(torch.cdist(queries, detector.memory_bank).min(1).values, distance)
+
+
+def test_cflow_export_flow_is_the_decoders_flow():
+    """The export's flow (permutations as one-hot products) gives the decoders' likelihoods."""
+    import torch
+
+    from algorithms.export import CflowInference
+
+    detector = create_detector("cflow", "fast", device="cpu", **TINY)
+    module = CflowInference(detector)
+    generator = torch.Generator().manual_seed(1)
+    for scale, decoder in enumerate(detector.decoders):
+        fibres = torch.randn(2, 5, decoder.channels, generator=generator)  # (B, hw, C)
+        condition = decoder.project(torch.randn(5, detector.config.condition_dim, generator=generator))
+        with torch.no_grad():
+            torch.testing.assert_close(module.log_likelihood(scale, fibres, condition),
+                                       decoder.log_likelihood(fibres, condition))

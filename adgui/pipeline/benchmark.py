@@ -42,6 +42,7 @@ class BenchResult:
     full_backbone_ms: float  # median forward of the whole classification network
     ratio_to_backbone: float
     end_to_end_ms: float  # median predict() on the original image: resize, model, map upsampling
+    end_to_end_to_backbone: float  # end_to_end_ms over backbone_ms: a part's cost in eager backbones
     speedup_vs_torch: float  # torch's end_to_end_ms over this runtime's, same alternation
     peak_memory_mb: float | None  # peak resident memory of the whole process (fit + inference)
     note: str = ""
@@ -144,6 +145,7 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
                 backbone_ms=round(bare, 2), full_backbone_ms=round(medians["full"], 2),
                 ratio_to_backbone=round(latency / bare, 3) if bare == bare else float("nan"),
                 end_to_end_ms=round(end_to_end, 2),
+                end_to_end_to_backbone=round(end_to_end / bare, 3) if bare == bare else float("nan"),
                 speedup_vs_torch=round(medians["predict"] / end_to_end, 3),
                 peak_memory_mb=peak_memory_mb(), note=note).as_dict())
         return rows

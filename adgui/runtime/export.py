@@ -3,9 +3,11 @@
 The graph is the whole inference of one image at the recipe's working size: uint8 RGB in,
 the backbone's normalisation, the backbone, the detector's head (PaDiM's Mahalanobis
 distances, PatchCore's nearest-neighbour search and reweighting, CFlow's decoders), the
-upsampling and blur, the calibration, and the bilinear resize of the map to the original
-image's size (given as a second input). The shrink to the working size happens before the
-graph, with the same OpenCV filter as the torch path (see `images.py`).
+calibration, and the map at the original image's size (given as a second input). The
+upsampling, the blur and the resize to the original size are linear and separable, so the
+graph applies them as two small matrix products to the detector's small map instead of
+filtering images (see `algorithms.export`). The shrink to the working size happens before
+the graph, with the same OpenCV filter as the torch path (see `images.py`).
 
 DDAD stays torch-only: its inference is a reverse-diffusion loop of several UNet passes,
 run in bfloat16 on a GPU, so an fp32 graph could not meet the 1e-4 score parity against
@@ -25,7 +27,8 @@ from typing import Sequence
 import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
+import torch.nn.functional as F
 from torch import nn
 
 from algorithms import Detector
@@ -55,20 +58,39 @@ class ExportReport:
 
 
 class CalibratedGraph(nn.Module):
-    """uint8 (S, S, 3) RGB -> calibrated score (1,) and map (1, 1, S, S) at the working size."""
+    """uint8 (S, S, 3) RGB -> calibrated score (1,) and the map's core (1, r, r).
+
+    The calibrated map at the working size is F C F^T, with F (S, r) the detector's
+    expansion matrices side by side (`algorithms.export`) and C the core: each small map
+    calibrated, on the diagonal. Calibration is affine and every row of F sums to one, so
+    calibrating the small maps first is the same as calibrating the map.
+    """
 
     def __init__(self, detector: Detector):
         super().__init__()
         self.model = inference_module(detector)
         for name in ("image_threshold", "image_scale", "map_threshold", "map_scale"):
             self.register_buffer(name, getattr(detector, name).detach().cpu().float().clone())
+        self.sides = list(self.model.maps.grids)
+
+    @property
+    def factors(self) -> torch.Tensor:
+        """(S, r): the expansion matrices of the small maps, side by side."""
+        return torch.cat(self.model.maps.factors, dim=1)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = image.permute(2, 0, 1).unsqueeze(0).float() / 255.0  # (1, 3, S, S) in [0, 1]
-        scores, maps = self.model(x)  # (1,), (1, S, S) raw
+        scores, terms = self.model(x)  # (1,) raw, small raw maps (1, h_i, h_i)
         scores = 0.5 + 0.5 * (scores - self.image_threshold) / self.image_scale
-        maps = 0.5 + 0.5 * (maps - self.map_threshold) / self.map_scale
-        return scores, maps.unsqueeze(1)
+        gain = 0.5 / self.map_scale  # calibrated = base + gain * raw
+        base = 0.5 - gain * self.map_threshold + gain * self.model.offset
+        total, blocks, start = sum(self.sides), [], 0
+        for term, side in zip(terms, self.sides):  # each on the diagonal of (1, r, r)
+            calibrated = gain * term + base / len(terms)
+            blocks.append(F.pad(calibrated, (start, total - start - side, start, total - start - side)))
+            start += side
+        core = blocks[0] if len(blocks) == 1 else torch.stack(blocks).sum(0)
+        return scores, core
 
 
 def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarray] = (),
@@ -129,7 +151,7 @@ def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
 
 
 def build_graph(detector: Detector) -> bytes:
-    """Trace the calibrated inference and append the resize to the original size."""
+    """Trace the calibrated inference and append the expansion to the original size."""
     size = detector.config.image_size
     module = CalibratedGraph(detector).eval()
     example = torch.zeros(size, size, 3, dtype=torch.uint8)
@@ -140,34 +162,56 @@ def build_graph(detector: Detector) -> bytes:
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(module, (example,), buffer, input_names=["image"],
-                              output_names=["score", "calibrated_map"], opset_version=OPSET,
+                              output_names=["score", "core"], opset_version=OPSET,
                               dynamo=False, do_constant_folding=True)
         except Exception as exc:  # noqa: BLE001 - the exporter's messages run to pages
             first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"the {detector.name} model could not be traced to ONNX "
                               f"({first_line})") from exc
+        factors = module.factors.numpy()
     model = onnx.load_from_string(buffer.getvalue())
-    _append_resize(model)
+    _append_expansion(model, factors)
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
-def _append_resize(model: onnx.ModelProto) -> None:
-    """calibrated_map (1, 1, S, S) -> map (H, W), H and W from the int64 input `size`.
+def _append_expansion(model: onnx.ModelProto, factors: np.ndarray) -> None:
+    """core (1, r, r) -> map (H, W) = (R_H F) C (R_W F)^T, H and W from the int64 input `size`.
 
-    Resize in `pytorch_half_pixel` linear mode is what F.interpolate(bilinear,
-    align_corners=False) exports to, so the map matches `algorithms.tensors.resize_maps`.
+    R_H F is F resized along its rows to H: Resize in `pytorch_half_pixel` linear mode is
+    what F.interpolate(bilinear, align_corners=False) exports to, so the map matches
+    `algorithms.tensors.resize_maps` of the working-size map, and the columns, at their own
+    size, stay as they are. The map is never formed at the working size.
     """
     graph = model.graph
+    side, rank = factors.shape  # (S, r)
     graph.input.append(helper.make_tensor_value_info("size", TensorProto.INT64, [2]))
-    graph.initializer.append(helper.make_tensor("map_lead", TensorProto.INT64, [2], [1, 1]))
-    graph.node.extend([
-        helper.make_node("Concat", ["map_lead", "size"], ["map_sizes"], axis=0),
-        helper.make_node("Resize", ["calibrated_map", "", "", "map_sizes"], ["map_full"],
-                         mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
-        helper.make_node("Reshape", ["map_full", "size"], ["map"]),
+    graph.initializer.extend([
+        numpy_helper.from_array(factors.reshape(1, 1, side, rank).astype(np.float32), "factors"),
+        helper.make_tensor("factor_lead", TensorProto.INT64, [2], [1, 1]),
+        helper.make_tensor("factor_rank", TensorProto.INT64, [1], [rank]),
+        helper.make_tensor("height_at", TensorProto.INT64, [1], [0]),
+        helper.make_tensor("width_at", TensorProto.INT64, [1], [1]),
+        helper.make_tensor("core_shape", TensorProto.INT64, [2], [rank, rank]),
     ])
-    kept = [output for output in graph.output if output.name != "calibrated_map"]
+    nodes = [helper.make_node("Reshape", ["core", "core_shape"], ["core_2d"])]
+    for axis, at in (("rows", "height_at"), ("columns", "width_at")):
+        nodes += [
+            helper.make_node("Gather", ["size", at], [f"{axis}_length"], axis=0),  # (1,)
+            helper.make_node("Concat", ["factor_lead", f"{axis}_length", "factor_rank"],
+                             [f"{axis}_sizes"], axis=0),
+            helper.make_node("Resize", ["factors", "", "", f"{axis}_sizes"], [f"{axis}_4d"],
+                             mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+            helper.make_node("Concat", [f"{axis}_length", "factor_rank"], [f"{axis}_shape"], axis=0),
+            helper.make_node("Reshape", [f"{axis}_4d", f"{axis}_shape"], [f"{axis}_factors"]),
+        ]
+    nodes += [
+        helper.make_node("MatMul", ["rows_factors", "core_2d"], ["rows_core"]),  # (H, r)
+        helper.make_node("Transpose", ["columns_factors"], ["columns_t"], perm=[1, 0]),  # (r, W)
+        helper.make_node("MatMul", ["rows_core", "columns_t"], ["map"]),  # (H, W)
+    ]
+    graph.node.extend(nodes)
+    kept = [output for output in graph.output if output.name != "core"]
     del graph.output[:]
     graph.output.extend(kept)
     graph.output.append(helper.make_tensor_value_info("map", TensorProto.FLOAT, ["height", "width"]))

@@ -111,6 +111,10 @@ def make_session(graph: bytes, settings: RuntimeSettings):
               "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}
     options.graph_optimization_level = levels[settings.optimization]
     options.intra_op_num_threads = settings.threads
+    # One image at a time through a chain of operators: nothing to run in parallel between
+    # them, and the buffers' sizes never change, so their layout is planned once.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_mem_pattern = True
     options.log_severity_level = 3  # warnings about unused GPU providers are not for operators
     try:
         return ort.InferenceSession(graph, options, providers=choose_providers(settings.device))
