@@ -4,6 +4,7 @@
     adgui eval --model model.adgui --data CATEGORY_DIR [--json FILE]
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
+    adgui validate --data DIR --candidate padim --candidate patchcore:coreset_ratio=0.01 [--json FILE]
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
     adgui station --model model.adgui --source pylon:SERIAL --trigger plc --modbus 0.0.0.0:5020
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
         multiprocessing.freeze_support()  # `bench` children start the packaged executable again
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for reports
     if args.command is None:
         from adgui.gui.app import run_app
 
@@ -82,6 +84,25 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--save-model", type=Path, help="with --detector: keep the trained model")
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    validate = commands.add_parser(
+        "validate", help="choose settings on synthetic defects in held-out good images",
+        description="Splits DATA's good images into train / calibration / held-out validation "
+                    "(no test split is read), trains each candidate, pastes synthetic defects "
+                    "into the held-out images and reports AUROCs, detection per defect, fit "
+                    "time and latency per candidate.")
+    validate.add_argument("--data", required=True, type=Path,
+                          help="folder of good images, or an MVTec category (uses train/good)")
+    validate.add_argument("--candidate", action="append", required=True,
+                          metavar="DETECTOR[/PRESET][:KEY=VALUE,...]",
+                          help="a setting to try, e.g. patchcore:coreset_ratio=0.01 (repeat)")
+    validate.add_argument("--synthetic-defects", default="default", metavar="KIND:SIZE,...",
+                          help="defects to paste (default: spots 3/6/12, scratches 8/16/32, "
+                               "blobs 8/16/32 px)")
+    validate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    validate.add_argument("--json", type=Path, help="also write the report to this file")
+    validate.add_argument("--table", type=Path, help="also write a Markdown table to this file")
+    validate.set_defaults(handler=_validate)
 
     inspect = commands.add_parser(
         "inspect", help="inspect images or a source with a trained model, one line per part",
@@ -333,6 +354,30 @@ def _evaluate(args) -> int:
     result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"))
     _print_json(result.metrics, args.json)
     return EXIT_OK
+
+
+def _validate(args) -> int:
+    from adgui.pipeline.validation import markdown_table, parse_candidate, validate
+
+    candidates = [parse_candidate(text) for text in args.candidate]
+    report = validate(args.data, candidates, _specs(args), args.device,
+                      progress=_progress_printer("validate"))
+    report["command"] = "adgui " + " ".join(_quoted(arg) for arg in args.argv)
+    table = markdown_table(report)
+    print(table, file=sys.stderr)
+    if args.table:
+        from algorithms.files import atomic_write
+
+        with atomic_write(args.table, "w") as stream:
+            stream.write(table + "\n")
+    _print_json(report, args.json)
+    return EXIT_OK
+
+
+def _quoted(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
 
 
 def _inspect(args) -> int:
