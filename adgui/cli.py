@@ -330,7 +330,14 @@ def _train(args) -> int:
         "device": result.device, "train_images": result.train_images,
         "calibration_images": result.calibration_images, "fit_seconds": round(result.fit_seconds, 2),
         "skipped": len(result.skipped), "synthetic_defects": result.synthetic_defects}, indent=2))
+    _print_caught(result.synthetic_defects)
     return EXIT_OK
+
+
+def _print_caught(synthetic: dict | None) -> None:
+    """The synthetic-defect summary as a sentence, beside the JSON."""
+    if synthetic and synthetic.get("summary"):
+        print(f"synthetic defects in held-out good images: {synthetic['summary']}", file=sys.stderr)
 
 
 def _evaluate(args) -> int:
@@ -353,6 +360,7 @@ def _evaluate(args) -> int:
     out_dir = args.out or (args.json.parent if args.json else None)
     result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"))
     _print_json(result.metrics, args.json)
+    _print_caught(result.metrics.get("synthetic_defects"))
     return EXIT_OK
 
 
