@@ -75,3 +75,15 @@ def test_validate_command_writes_json_and_table(tmp_path, capsys):
     assert report["command"].startswith("adgui validate --data ")
     assert list(report["candidates"][0]["detected"]) == ["16-pixel spots"]
     assert (tmp_path / "table.md").read_text().startswith("| candidate | image AUROC")
+
+
+def test_the_table_has_a_column_per_kind_with_its_sizes():
+    report = {"defects": ["3-pixel spots", "8-pixel scratches", "16-pixel scratches"],
+              "candidates": [{"candidate": "cflow", "image_auroc": 0.91234, "pixel_auroc": 0.97,
+                              "detected": {"3-pixel spots": 0.5, "8-pixel scratches": 0.25,
+                                           "16-pixel scratches": 1.0},
+                              "false_alarms": 0.05, "fit_seconds": 12.3, "latency_ms": 40.4}]}
+    header, _, row = markdown_table(report).splitlines()
+    assert header == ("| candidate | image AUROC | pixel AUROC | spots 3 px caught % | "
+                      "scratches 8/16 px caught % | good failing % | fit s | ms / part |")
+    assert row == "| cflow | 0.912 | 0.970 | 50 | 25/100 | 5 | 12 | 40 |"

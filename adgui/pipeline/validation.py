@@ -179,7 +179,8 @@ def markdown_table(report: dict) -> str:
     sizes = {kind: [d.split("-")[0] for d in report["defects"] if kind_of(d) == kind]
              for kind in kinds}
     header = ["candidate", "image AUROC", "pixel AUROC",
-              *(f"{kind}s {'/'.join(sizes[kind])} px caught %" for kind in kinds),
+              *(f"{kind}{'es' if kind.endswith('ch') else 's'} {'/'.join(sizes[kind])} px caught %"
+                for kind in kinds),
               "good failing %", "fit s", "ms / part"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in report["candidates"]:
