@@ -4,6 +4,7 @@
     adgui eval --model model.adgui --data CATEGORY_DIR [--json FILE]
     adgui inspect --model model.adgui IMAGE_OR_FOLDER ... [--log FILE] [--save-failed DIR]
     adgui inspect --model model.adgui --source pylon:SERIAL --trigger software --count 200
+    adgui validate --data DIR --candidate padim --candidate patchcore:coreset_ratio=0.01 [--json FILE]
     adgui bench --data DIR [--detectors padim,patchcore] [--runtimes torch,onnx] [--json FILE]
     adgui bench --fit patchcore --train-images 200,400,800 --data DIR [--json FILE]
     adgui export --model model.adgui --out DIR [--data IMAGES_OR_FOLDERS ...]
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"adgui {command}: {_full_build_only(command)}", file=sys.stderr)
         return EXIT_FAILED
     args = _parser(can_train).parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed, for reports
     if args.command is None:
         from adgui.gui.app import run_app
 
@@ -111,6 +113,25 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     evaluate.add_argument("--save-model", type=Path, help="with --detector: keep the trained model")
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    validate = commands.add_parser(
+        "validate", help="choose settings on synthetic defects in held-out good images",
+        description="Splits DATA's good images into train / calibration / held-out validation "
+                    "(no test split is read), trains each candidate, pastes synthetic defects "
+                    "into the held-out images and reports AUROCs, detection per defect, fit "
+                    "time and latency per candidate.")
+    validate.add_argument("--data", required=True, type=Path,
+                          help="folder of good images, or an MVTec category (uses train/good)")
+    validate.add_argument("--candidate", action="append", required=True,
+                          metavar="DETECTOR[/PRESET][:KEY=VALUE,...]",
+                          help="a setting to try, e.g. patchcore:coreset_ratio=0.01 (repeat)")
+    validate.add_argument("--synthetic-defects", default="default", metavar="KIND:SIZE,...",
+                          help="defects to paste (default: spots 3/6/12, scratches 8/16/32, "
+                               "blobs 8/16/32 px)")
+    validate.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    validate.add_argument("--json", type=Path, help="also write the report to this file")
+    validate.add_argument("--table", type=Path, help="also write a Markdown table to this file")
+    validate.set_defaults(handler=_validate)
 
     inspect = commands.add_parser(
         "inspect", help="inspect images or a source with a trained model, one line per part",
@@ -358,7 +379,14 @@ def _train(args) -> int:
         "device": result.device, "train_images": result.train_images,
         "calibration_images": result.calibration_images, "fit_seconds": round(result.fit_seconds, 2),
         "skipped": len(result.skipped), "synthetic_defects": result.synthetic_defects}, indent=2))
+    _print_caught(result.synthetic_defects)
     return EXIT_OK
+
+
+def _print_caught(synthetic: dict | None) -> None:
+    """The synthetic-defect summary as a sentence, beside the JSON."""
+    if synthetic and synthetic.get("summary"):
+        print(f"synthetic defects in held-out good images: {synthetic['summary']}", file=sys.stderr)
 
 
 def _evaluate(args) -> int:
@@ -387,7 +415,32 @@ def _evaluate(args) -> int:
     result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"),
                       version=version)
     _print_json(result.metrics, args.json)
+    _print_caught(result.metrics.get("synthetic_defects"))
     return EXIT_OK
+
+
+def _validate(args) -> int:
+    from adgui.pipeline.validation import markdown_table, parse_candidate, validate
+
+    candidates = [parse_candidate(text) for text in args.candidate]
+    report = validate(args.data, candidates, _specs(args), args.device,
+                      progress=_progress_printer("validate"))
+    report["command"] = "adgui " + " ".join(_quoted(arg) for arg in args.argv)
+    table = markdown_table(report)
+    print(table, file=sys.stderr)
+    if args.table:
+        from algorithms.files import atomic_write
+
+        with atomic_write(args.table, "w") as stream:
+            stream.write(table + "\n")
+    _print_json(report, args.json)
+    return EXIT_OK
+
+
+def _quoted(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
 
 
 def _inspect(args) -> int:

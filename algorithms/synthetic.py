@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from .base import Detector
+from .metrics import image_auroc, pixel_auroc
 from .tensors import resize_rgb
 
 KINDS = ("spot", "scratch", "blob")
@@ -150,27 +151,57 @@ def perlin_noise(shape: tuple[int, int], cells: int, rng: np.random.Generator) -
     return np.sqrt(2.0) * (top * (1 - v) + bottom * v)
 
 
-def synthetic_validation(detector: Detector, good_images: Sequence[np.ndarray],
-                         specs: Sequence[DefectSpec] = DEFAULT_SPECS, seed: int = 0
-                         ) -> list[SyntheticResult]:
+@dataclass
+class SyntheticScores:
+    """What a model makes of held-out good images with pasted defects."""
+    results: list[SyntheticResult]  # detection at the model's threshold, per kind and size
+    image_auroc: float  # clean images against every pasted one, by image score
+    pixel_auroc: float  # every pixel of the clean and pasted images against the pasted masks
+
+
+def score_synthetic(detector: Detector, good_images: Sequence[np.ndarray],
+                    specs: Sequence[DefectSpec] = DEFAULT_SPECS, seed: int = 0) -> SyntheticScores:
     """Paste each kind of defect into every good image and judge it at the model's threshold.
 
     `good_images` must be good images the detector was neither trained nor calibrated on.
+    Pixel AUROC is measured at the model's input size, where the defects are declared.
     """
     if not good_images:
         raise ValueError("synthetic validation needs good images held out of training")
+    if not specs:
+        raise ValueError("synthetic validation needs at least one kind of defect")
     size = detector.config.image_size
     images = [resize_rgb(image, size) for image in good_images]
     threshold = float(detector.threshold)
-    clean_fail = detector.predict(images).scores >= threshold
+    clean_scores, clean_maps = _scores_and_maps(detector, images)
+    clean_fail = clean_scores >= threshold
     rng = np.random.default_rng(seed)
-    results = []
+    results, scores, maps, masks = [], [clean_scores], [clean_maps], [np.zeros_like(clean_maps, bool)]
     for spec in specs:
-        pasted = [paste_defect(image, spec, rng)[0] for image in images]
-        caught = detector.predict(pasted).scores >= threshold
+        pasted, spec_masks = zip(*(paste_defect(image, spec, rng) for image in images))
+        spec_scores, spec_maps = _scores_and_maps(detector, list(pasted))
+        caught = spec_scores >= threshold
         results.append(SyntheticResult(spec.kind, spec.size, len(images), float(caught.mean()),
                                        float(clean_fail.mean())))
-    return results
+        scores.append(spec_scores)
+        maps.append(spec_maps)
+        masks.append(np.stack(spec_masks))
+    labels = np.r_[np.zeros(len(images), bool), np.ones(len(images) * len(specs), bool)]
+    return SyntheticScores(results, image_auroc(labels, np.concatenate(scores)),
+                           pixel_auroc(np.concatenate(masks), np.concatenate(maps)))
+
+
+def _scores_and_maps(detector: Detector, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated scores (N,) and maps (N, S, S) of images already at the input size."""
+    prediction = detector.predict(images)
+    return prediction.scores, np.stack(prediction.maps)
+
+
+def synthetic_validation(detector: Detector, good_images: Sequence[np.ndarray],
+                         specs: Sequence[DefectSpec] = DEFAULT_SPECS, seed: int = 0
+                         ) -> list[SyntheticResult]:
+    """Detection at the model's threshold per kind and size (see `score_synthetic`)."""
+    return score_synthetic(detector, good_images, specs, seed).results
 
 
 def summary(results: Sequence[SyntheticResult]) -> str:

@@ -250,3 +250,23 @@ def test_bench_fit_times_each_count(tmp_path, capsys):
     assert [row["train_images"] for row in rows] == [6, 24]
     assert all(row["fit_seconds"] > 0 and row["seconds_per_image"] > 0 for row in rows)
     assert rows[0]["calibration_images"] == rows[1]["calibration_images"], "same held-out images"
+
+
+def test_train_and_eval_say_what_the_model_catches_on_synthetic_defects(tmp_path, labelled_folder,
+                                                                       capsys):
+    from algorithms import load_detector
+
+    out = tmp_path / "caught.adgui"
+    assert main(["train", "--detector", "padim", "--preset", "fast", "--data",
+                 str(samples_dir() / "good"), "--out", str(out), "--device", "cpu",
+                 "--weights", "none", "--synthetic-defects", "spot:2,blob:24"]) == 0
+    captured = capsys.readouterr()
+    stored = load_detector(out, "cpu").meta["synthetic_defects"]
+    assert json.loads(captured.out)["synthetic_defects"] == stored
+    assert [(row["kind"], row["size"]) for row in stored["results"]] == [("spot", 2), ("blob", 24)]
+    assert stored["summary"].startswith("detects ") and "blobs" in stored["summary"]
+    assert f"synthetic defects in held-out good images: {stored['summary']}" in captured.err
+    assert main(["eval", "--model", str(out), "--data", str(labelled_folder)]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["synthetic_summary"] == stored["summary"]
+    assert stored["summary"] in captured.err

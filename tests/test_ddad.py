@@ -50,7 +50,7 @@ def test_conditioning_keeps_a_good_image_closer_than_plain_denoising(fitted_and_
     detector, good, _ = fitted_and_images
     config = detector.config
     images = images_to_tensor(good[:4], config.image_size)
-    small = detector._shrink(images)  # (B, 3, s, s)
+    small = detector.shrink(images)  # (B, 3, s, s)
     with torch.no_grad():
         conditioned = detector.reconstruct(small, small, 4.0, fixed_noise(7, detector.device))
         plain = detector.reconstruct(small, small, 0.0, fixed_noise(7, detector.device))

@@ -134,6 +134,7 @@ class StallProbe:
 
 def test_training_through_the_worker_gives_a_listed_recipe(qtbot, tmp_path):
     from adgui.gui.training_dialog import TrainingDialog
+    from algorithms import load_detector
 
     write_parts(tmp_path / "bottle" / "train" / "good", 8)
     dialog = TrainingDialog(str(tmp_path / "bottle" / "train" / "good"), overrides=TINY_MODEL)
@@ -146,6 +147,8 @@ def test_training_through_the_worker_gives_a_listed_recipe(qtbot, tmp_path):
     assert path == recipe_path("bottle") and path.is_file()
     assert [recipe.name for recipe in list_recipes()] == ["bottle"]
     assert dialog.progress.value() == 1000 and "Saved as recipe 'bottle'" in dialog.status.text()
+    caught = load_detector(path, "cpu").meta["synthetic_defects"]["summary"]
+    assert caught.startswith("detects ") and f"pasted in, it {caught}." in dialog.status.text()
     qtbot.waitUntil(lambda: dialog.worker is None)
     assert dialog.train_button.isEnabled()
 

@@ -57,3 +57,22 @@ def test_validation_catches_large_defects_better_than_small(good_images):
     assert small.images == large.images == len(held_out)
     assert large.detected == 1.0 and large.detected > small.detected
     assert small.false_alarms == large.false_alarms < 1.0
+
+
+def test_the_summary_comes_from_real_detections(good_images):
+    from algorithms.synthetic import score_synthetic
+
+    torch.manual_seed(0)
+    detector = create_detector("padim", "fast", device="cpu", weights="none")
+    detector.fit(good_images[:10])
+    specs = (DefectSpec("spot", 4), DefectSpec("scratch", 16))
+    detector.threshold.fill_(float("inf"))  # a model that never fails a part
+    blind = score_synthetic(detector, good_images[10:], specs)
+    assert [r.detected for r in blind.results] == [0.0, 0.0]
+    assert summary(blind.results) == "detects 0 % of 4-pixel spots, 0 % of 16-pixel scratches"
+    detector.threshold.fill_(float("-inf"))  # one that fails every part
+    assert summary(synthetic_validation(detector, good_images[10:], specs)) == \
+        "detects 100 % of 4-pixel spots, 100 % of 16-pixel scratches"
+    # The AUROCs rank scores and maps: the threshold does not move them.
+    assert score_synthetic(detector, good_images[10:], specs).image_auroc == blind.image_auroc
+    assert 0.5 < blind.image_auroc <= 1.0 and 0.5 < blind.pixel_auroc <= 1.0

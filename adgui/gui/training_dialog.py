@@ -132,7 +132,7 @@ class TrainingDialog(QDialog):
         skipped = f"; {len(result.skipped)} unreadable images skipped" if result.skipped else ""
         self._show_status(f"Trained on {result.train_images} images in {result.fit_seconds:.1f} s "
                           f"({result.device}){skipped}. Saved as recipe "
-                          f"'{Path(result.model_path).stem}'.")
+                          f"'{Path(result.model_path).stem}'.{_caught_line(result.synthetic_defects)}")
         self.recipe_trained.emit(str(result.model_path))
 
     def _on_failed(self, text: str) -> None:
@@ -190,3 +190,13 @@ class TrainingDialog(QDialog):
             self._show_status("Training is running: cancel it before closing.", error=True)
             return
         super().closeEvent(event)
+
+
+def _caught_line(synthetic: dict | None) -> str:
+    """What the new recipe catches, as a line of its own, when training measured it."""
+    text = (synthetic or {}).get("summary")
+    if not text:
+        return ""
+    if text.startswith("detects"):
+        text = f"On good images held out of training, with synthetic defects pasted in, it {text}"
+    return f"\n{text}."

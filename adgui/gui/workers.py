@@ -31,6 +31,8 @@ class TrainJob:
     device: str = "auto"
     name: str = ""
     overrides: dict = field(default_factory=dict)  # detector settings, e.g. backbone
+    # Pasted into held-out good images after training: "detects 95 % of 3-pixel spots, ..."
+    synthetic_defects: tuple | str | None = "default"  # the window's measure after training
 
 
 class TrainWorker(QThread):
@@ -57,9 +59,13 @@ class TrainWorker(QThread):
         job = self.job
         try:
             train = self._train or _train_model()
+            defects = job.synthetic_defects
+            if defects == "default":  # the defect kinds live with the detectors (torch)
+                from ..pipeline.training import DEFAULT_DEFECTS as defects
             result = train(job.data, job.detector, job.out, preset=job.preset,
-                                 device=job.device, name=job.name or None,
-                                 progress=self._on_progress, **job.overrides)
+                           device=job.device, name=job.name or None,
+                           progress=self._on_progress, synthetic_defects=defects,
+                           **job.overrides)
         except BaseException as error:  # noqa: BLE001 - a worker reports, never raises into Qt
             if is_cancelled(error) or self._cancel.is_set():
                 self.cancelled.emit()

@@ -77,6 +77,7 @@ def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = 
         "train_images": detector.meta.get("train_images"),
         # Measured after training on held-out good images with pasted defects, when asked for.
         "synthetic_defects": detector.meta.get("synthetic_defects"),
+        "synthetic_summary": (detector.meta.get("synthetic_defects") or {}).get("summary"),
         "latency_ms": statistics.median(latencies),
         "image_size": size,
         "device": str(detector.device),

@@ -13,13 +13,16 @@ import numpy as np
 from algorithms import Progress, create_detector, save_detector
 from algorithms.base import no_progress, sub_progress
 from algorithms.augment import resize_count
-from algorithms.synthetic import HOLDOUT_FRACTION, DefectSpec, as_plain_data, synthetic_validation
+from algorithms.synthetic import (DEFAULT_SPECS, HOLDOUT_FRACTION, DefectSpec, as_plain_data,
+                                  synthetic_validation)
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.device import resolve_device
 from algorithms.tensors import resize_rgb
 
 from ..access.guard import login_name
 from ..recipes.versions import record_trained
+
+DEFAULT_DEFECTS = DEFAULT_SPECS  # what the window measures after every training
 
 
 @dataclass
@@ -82,6 +85,10 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
         "calibration_images": report.calibration_images,
         "fit_seconds": round(seconds, 3),
     }
+    if synthetic_defects and not validation:
+        model.meta["synthetic_defects"] = {
+            "summary": f"synthetic defects not measured: {len(images)} good images are too few "
+                       f"to keep some out of training", "results": []}
     if validation:
         progress(0.98, f"pasting synthetic defects into {len(validation)} held-out good images")
         model.meta["synthetic_defects"] = as_plain_data(
@@ -107,11 +114,11 @@ def random_subset(paths: Sequence[Path], count: int, seed: int = 0) -> list[Path
 
 
 def _split_validation(images: list, seed: int) -> tuple[list, list]:
-    """Good images to train and calibrate on, and a share kept for synthetic validation."""
+    """Good images to train and calibrate on, and a share kept for synthetic validation
+    (none when too few would be left to train and calibrate on: the training goes on)."""
     count = max(2, round(len(images) * HOLDOUT_FRACTION))
     if len(images) - count < 4:
-        raise DatasetError(f"synthetic validation keeps {count} good images aside: "
-                           f"{len(images)} are too few to also train and calibrate")
+        return images, []
     order = np.random.default_rng(seed + 1).permutation(len(images))
     kept = set(order[:count].tolist())
     return ([image for i, image in enumerate(images) if i not in kept],

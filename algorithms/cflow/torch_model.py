@@ -20,12 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..backbones import FeatureExtractor
-from ..base import Detector, Progress, step_budget, sub_progress
+from ..base import Detector, Progress
 from .config import CflowConfig
 from .flow import ConditionalFlow, positional_encoding_2d
+from .trainer import CflowTrainer
 
 EVAL_CHUNK = 16384  # fibres per pass when scoring the training set after fitting
-LOSS_EVERY = 100  # training steps between loss readings for the progress message
 
 
 class Cflow(Detector):
@@ -36,14 +36,14 @@ class Cflow(Detector):
     def __init__(self, config: CflowConfig):
         super().__init__(config)
         self.backbone = FeatureExtractor(config.backbone, config.layers, config.weights)
-        self.decoders = self._new_decoders()
+        self.decoders = self.new_decoders()
         # Per scale, the largest per-dimension log-likelihood of a training fibre.
         self.register_buffer("log_prob_max", torch.zeros(len(config.layers)))
         # Inference-only cache of each block's projected positional encoding, per scale.
         self._projected: dict[int, list[torch.Tensor]] = {}
         self.register_load_state_dict_post_hook(lambda module, keys: module._projected.clear())
 
-    def _new_decoders(self) -> nn.ModuleList:
+    def new_decoders(self) -> nn.ModuleList:
         """Freshly initialised decoders, the same for the same seed."""
         generator = torch.Generator().manual_seed(self.config.seed)
         with torch.random.fork_rng(devices=[]):
@@ -53,21 +53,20 @@ class Cflow(Detector):
                                 self.config.clamp_alpha, generator)
                 for channels in self.backbone.channels)
 
-    def _encoding(self, height: int, width: int, device: torch.device) -> torch.Tensor:
+    def encoding(self, height: int, width: int, device: torch.device) -> torch.Tensor:
         """(height * width, P) positional encoding, row-major like the flattened feature grid."""
         encoding = positional_encoding_2d(self.config.condition_dim, height, width)
         return encoding.flatten(1).T.contiguous().to(device)
 
-    # ---- training -------------------------------------------------------------------------
+    # ---- fitting (the loop itself is CflowTrainer's) ------------------------------------
 
     def _fit(self, images: torch.Tensor, progress: Progress) -> None:
-        fibres = self._training_fibres(images, sub_progress(progress, 0.0, 0.1))
-        # New decoders are trained aside, so a cancelled fit leaves the old state intact.
-        decoders = self._new_decoders().to(self.device)
-        self._train_decoders(decoders, fibres, sub_progress(progress, 0.1, 0.95))
-        progress(0.95, "measuring the training likelihoods")
-        self.log_prob_max = self._max_log_likelihood(decoders, fibres)
+        CflowTrainer(self.config).fit(self, images, progress)
+
+    def install_decoders(self, decoders: nn.ModuleList, log_prob_max: torch.Tensor) -> None:
+        """Take trained decoders and their training maxima (scales,) as the fitted state."""
         self.decoders = decoders
+        self.log_prob_max = log_prob_max
         self._projected.clear()
 
     def estimate_fit_memory(self, train_images: int) -> int:
@@ -78,7 +77,7 @@ class Cflow(Detector):
         return super().estimate_fit_memory(train_images) + train_images * fibres * 4
 
     @torch.no_grad()
-    def _training_fibres(self, images: torch.Tensor, progress: Progress) -> list[torch.Tensor]:
+    def training_fibres(self, images: torch.Tensor, progress: Progress) -> list[torch.Tensor]:
         """Per scale, every training fibre: (N, H, W, C), computed once (the encoder is frozen)."""
         per_scale: list[list[torch.Tensor]] = [[] for _ in self.config.layers]
         batch_size = self.config.batch_size
@@ -89,65 +88,14 @@ class Cflow(Detector):
             progress(min(start + batch_size, len(images)) / len(images), "extracting features")
         return [torch.cat(store) for store in per_scale]
 
-    def _train_decoders(self, decoders: nn.ModuleList, fibres: list[torch.Tensor],
-                        progress: Progress) -> None:
-        """Maximum likelihood on random fibre batches, each scale in turn every pass, for the
-        step budget that the number of training fibres sets."""
-        config = self.config
-        batch = config.fiber_batch_size
-        steps_per_epoch = sum(math.ceil(f[..., 0].numel() / batch) for f in fibres)
-        total_steps = step_budget(steps_per_epoch, config.epochs, config.min_steps, config.max_steps)
-        optimizer = torch.optim.Adam(decoders.parameters(), lr=config.learning_rate)
-        generator = torch.Generator().manual_seed(config.seed)
-        decoders.train(True)
-        step, shown_loss = 0, math.nan
-        while step < total_steps:
-            for decoder, scale_fibres in zip(decoders, fibres):
-                _, height, width, channels = scale_fibres.shape
-                flat = scale_fibres.view(-1, channels)  # (N * HW, C)
-                encoding = self._encoding(height, width, flat.device)  # (HW, P)
-                order = torch.randperm(len(flat), generator=generator).to(flat.device)
-                for start in range(0, len(flat), batch):
-                    if step == total_steps:
-                        break
-                    chosen = order[start:start + batch]
-                    for group in optimizer.param_groups:
-                        group["lr"] = self._learning_rate(step / total_steps)
-                    condition = encoding[chosen % (height * width)]  # (n, P): fibre i sits at i mod HW
-                    log_prob = decoder.log_likelihood(flat[chosen], decoder.project(condition))
-                    # Paper code: maximise log-sigmoid of the per-dimension log-likelihood.
-                    loss = -F.logsigmoid(log_prob).mean()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if step % LOSS_EVERY == 0:  # reading the loss waits for a GPU
-                        shown_loss = float(loss.detach())
-                    step += 1
-                    progress(step / total_steps, f"training the flows: step {step}/{total_steps}, "
-                             f"loss {shown_loss:.3f}")
-        decoders.train(False)
-
-    def _learning_rate(self, done: float) -> float:
-        """Paper schedule: linear warm-up from lr / 10, then cosine decay to lr * final factor."""
-        config = self.config
-        low = config.learning_rate * config.final_lr_factor
-
-        def cosine(t: float) -> float:
-            return low + (config.learning_rate - low) * (1.0 + math.cos(math.pi * t)) / 2.0
-
-        if done < config.warmup_fraction:
-            start = config.learning_rate / 10.0
-            return start + done / config.warmup_fraction * (cosine(config.warmup_fraction) - start)
-        return cosine(done)
-
     @torch.no_grad()
-    def _max_log_likelihood(self, decoders: nn.ModuleList, fibres: list[torch.Tensor]) -> torch.Tensor:
+    def max_log_likelihood(self, decoders: nn.ModuleList, fibres: list[torch.Tensor]) -> torch.Tensor:
         """(scales,) the largest per-dimension log-likelihood over the training fibres."""
         maxima = []
         for decoder, scale_fibres in zip(decoders, fibres):
             _, height, width, channels = scale_fibres.shape
             flat = scale_fibres.view(len(scale_fibres), -1, channels)  # (N, HW, C)
-            projected = decoder.project(self._encoding(height, width, flat.device))  # (HW, hidden)
+            projected = decoder.project(self.encoding(height, width, flat.device))  # (HW, hidden)
             best = -math.inf
             step = max(1, EVAL_CHUNK // (height * width))
             for start in range(0, len(flat), step):
@@ -161,10 +109,10 @@ class Cflow(Detector):
     def _conditions(self, index: int, height: int, width: int, device: torch.device) -> list[torch.Tensor]:
         """Each block's projected encoding for one scale: fixed once trained, so cached."""
         if torch.is_grad_enabled():  # training or gradients wanted: no cache
-            return self.decoders[index].project(self._encoding(height, width, device))
+            return self.decoders[index].project(self.encoding(height, width, device))
         cached = self._projected.get(index)
         if cached is None or cached[0].shape[0] != height * width or cached[0].device != device:
-            cached = self.decoders[index].project(self._encoding(height, width, device))
+            cached = self.decoders[index].project(self.encoding(height, width, device))
             self._projected[index] = cached
         return cached
 
