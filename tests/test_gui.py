@@ -200,9 +200,7 @@ def test_a_new_threshold_applies_from_the_next_part_only(qtbot, tmp_path):
     images = flat_images(tmp_path / "flat", [20, 40, 60, 80])  # scores 0.2 0.4 0.6 0.8
     model = tmp_path / "fake.adgui"
     model.write_bytes(b"placeholder: the fake inspector does not read it")
-    window = make_window(qtbot, inspector, model_path=str(model))
-    window.controller.guard.set_password("erin", "a long passphrase", "engineer")
-    assert window.controller.log_in("erin", "a long passphrase")
+    window = make_window(qtbot, inspector, model_path=str(model))  # an engineer logged in
     window.controller.start(folder(images))
     wait_until_drained(qtbot, window)
     state = window.state

@@ -38,12 +38,15 @@ class FakeInspector:
         return InspectionResult(score, np.full(image.shape[:2], score, np.float32), 1.0)
 
 
-def make_window(qtbot, inspector=None, full_screen: bool = False):
+def make_window(qtbot, inspector=None, full_screen: bool = False, source=None):
+    """`source`: the source an engineer set up before (the settings in force at start)."""
     from adgui.gui.app import apply_style, build_window
-    from adgui.gui.settings import open_settings
+    from adgui.gui.settings import open_settings, save_source_settings
 
     settings, _ = open_settings()
     settings.setValue("window/full_screen", full_screen)
+    if source is not None:
+        save_source_settings(settings, source, {source.kind: source.settings})
     settings.sync()
     del settings
     apply_style(QApplication.instance())
@@ -51,7 +54,7 @@ def make_window(qtbot, inspector=None, full_screen: bool = False):
     window = build_window(open_inspector=lambda path, device: inspector)
     qtbot.addWidget(window)
     window.show()
-    window.load_recipe("fake.adgui")
+    window.controller.load_model("fake.adgui", restoring=True)  # the recipe in force at start
     qtbot.waitUntil(lambda: window.state.model is not None, timeout=10_000)
     return window
 
@@ -255,9 +258,8 @@ def test_the_overlay_switch_shows_the_plain_image(qtbot):
 # -- run control: shortcuts and quitting ---------------------------------------------------
 
 def test_shortcuts_start_pause_and_stop(qtbot, tmp_path):
-    window = make_window(qtbot, FakeInspector(delay_s=0.05))
-    window.source_bar.set_spec(folder_spec(flat_images(tmp_path / "flat", [20, 80]), rate=5.0,
-                                           loop=True))
+    window = make_window(qtbot, FakeInspector(delay_s=0.05), source=folder_spec(
+        flat_images(tmp_path / "flat", [20, 80]), rate=5.0, loop=True))
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     state = window.state
@@ -277,9 +279,9 @@ def test_shortcuts_start_pause_and_stop(qtbot, tmp_path):
 
 
 def test_quitting_while_running_asks_first(qtbot, tmp_path):
-    window = make_window(qtbot, FakeInspector(delay_s=0.05))
-    images = flat_images(tmp_path / "flat", [20, 80])
-    window.controller.start(folder_spec(images, rate=5.0, loop=True))
+    spec = folder_spec(flat_images(tmp_path / "flat", [20, 80]), rate=5.0, loop=True)
+    window = make_window(qtbot, FakeInspector(delay_s=0.05), source=spec)
+    window.controller.start(window.source_bar.spec())  # as the engineer set it up
     assert window.state.run_state == "running"
     window.close()
     question = window.quit_question
@@ -338,7 +340,8 @@ def test_the_operators_station_opens_full_screen(qtbot):
 
 def test_typing_in_a_field_is_not_taken_by_the_one_letter_shortcut(qtbot):
     window = make_window(qtbot)
-    window.state.set_role("erika", "engineer")  # the source bar's folder field is an engineer's
+    window.controller.guard.set_password("erika", "a long passphrase", "engineer")
+    assert window.controller.log_in("erika", "a long passphrase")  # the folder field is theirs
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
     field = window.source_bar.form.editors["path"].field

@@ -323,6 +323,7 @@ class _Namespace:
                 continue
             await node.write_value(ua.Variant(value, variant_type) if variant_type else value)
             self.written[node.nodeid] = value
+            await asyncio.sleep(0)  # a subscription's publishing tick that is due goes first
 
     async def publish(self, record: PartRecord) -> None:
         from asyncua import ua
@@ -332,11 +333,15 @@ class _Namespace:
         for name, value in values.items():
             setattr(event, name, value)
         await self.events.trigger(message=f"{record.part_id} {record.verdict}")
+        # A server-side write never waits, so without a yield the subscriptions could publish
+        # the event only after every variable below is written.
+        await asyncio.sleep(0)
         types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
                  "Threshold": ua.VariantType.Double}
         for name, value in values.items():
             variant_type = types.get(name)
             await self.last[name].write_value(ua.Variant(value, variant_type) if variant_type else value)
+            await asyncio.sleep(0)
 
 
 def result_fields(record: PartRecord) -> dict:
