@@ -248,9 +248,10 @@ def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
 
     test_images = sorted(p for kind in (bottle / "test").iterdir() for p in list_images(kind))
     parity_paths, check_paths = test_images[0::8], test_images[3::8]  # every defect type, both
-    # Short trainings: parity does not depend on how well the model learnt.
-    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01},
-                "cflow": {"epochs": 1, "min_steps": 200, "max_steps": 200}}
+    # Short trainings where they can be: parity does not depend on how well the model learnt.
+    # CFlow keeps its 16,000-step floor: with fewer its scores are flat, and verdicts of flat
+    # scores prove nothing.
+    settings = {"padim": {}, "patchcore": {"coreset_ratio": 0.01}, "cflow": {"epochs": 1}}
     for name in EXPORTABLE:
         model_path = train_model(bottle, name, tmp_path / f"{name}.adgui", device="cpu",
                                  **settings[name]).model_path
@@ -258,15 +259,23 @@ def test_bottle_exports_match_the_torch_models(bottle, tmp_path):
         report = export_recipe(torch_inspector.detector, tmp_path / name, read_images(parity_paths))
         assert report.parity.passed, report.parity.summary()
         onnx_inspector = Inspector.open(report.path)
-        verdicts = []
+        pairs = []
         for image in read_images(check_paths):
             expected, got = torch_inspector.inspect(image), onnx_inspector.inspect(image)
             assert got.anomaly_map.shape == image.shape[:2]
             assert abs(got.score - expected.score) <= SCORE_TOLERANCE, name
             assert np.abs(got.anomaly_map - expected.anomaly_map).max() <= MAP_TOLERANCE, name
             assert got.verdict(0.5) == expected.verdict(0.5)
-            verdicts.append(got.verdict(0.5))
-        assert "FAIL" in verdicts, f"{name}: no defective part failed; the check proves little"
+            pairs.append((expected.score, got))
+        # Verdicts also at a threshold between the middle scores, so that both verdicts occur
+        # whatever a short training learnt.
+        scores = sorted(score for score, _ in pairs)
+        low, high = scores[len(scores) // 2 - 1], scores[len(scores) // 2]
+        assert high - low > 2 * SCORE_TOLERANCE, f"{name}: scores too close to split"
+        threshold = (low + high) / 2
+        verdicts = {(got.verdict(threshold), "FAIL" if score >= threshold else "PASS")
+                    for score, got in pairs}
+        assert verdicts == {("PASS", "PASS"), ("FAIL", "FAIL")}, name
 
 
 def test_exported_folders_are_listed_as_recipes(exported, adgui_home):
