@@ -106,3 +106,17 @@ def database_url(request, tmp_path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'inspections.sqlite3'}"
     return request.getfixturevalue("postgres_server").create_database(f"test_{uuid.uuid4().hex}")
+
+
+@pytest.fixture
+def recipe(tiny_model, tmp_path) -> Path:
+    """A copy of the module's tiny trained recipe (model, versions, calibration images)."""
+    import shutil
+
+    from adgui.recipes.versions import versions_dir
+
+    target = tmp_path / "recipe" / tiny_model.name
+    target.parent.mkdir()
+    shutil.copy2(tiny_model, target)
+    shutil.copytree(versions_dir(tiny_model), versions_dir(target))
+    return target

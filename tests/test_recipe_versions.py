@@ -25,16 +25,6 @@ def sha(path: Path) -> str:
 
 
 @pytest.fixture
-def recipe(tiny_model, tmp_path) -> Path:
-    """A copy of the module's tiny trained recipe (model, versions, calibration images)."""
-    target = tmp_path / "recipe" / tiny_model.name
-    target.parent.mkdir()
-    shutil.copy2(tiny_model, target)
-    shutil.copytree(versions_dir(tiny_model), versions_dir(target))
-    return target
-
-
-@pytest.fixture
 def guard(tmp_path):
     """The command line's guard (an engineer) on a fresh database with its audit trail."""
     from adgui.access.guard import command_line_guard

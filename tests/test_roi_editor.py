@@ -2,27 +2,17 @@
 version through the controller's guard, and an operator's Apply is refused with a message."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from adgui.recipes.versions import list_versions, versions_dir
+from adgui.recipes.versions import list_versions
 
 from conftest import synthetic_part
 
 pytestmark = pytest.mark.usefixtures("adgui_home")
 PASSWORD = "a long passphrase"
-
-
-@pytest.fixture
-def recipe(tiny_model, tmp_path) -> Path:
-    target = tmp_path / "recipe" / tiny_model.name
-    target.parent.mkdir()
-    shutil.copy2(tiny_model, target)
-    shutil.copytree(versions_dir(tiny_model), versions_dir(target))
-    return target
 
 
 def open_window(qtbot, recipe: Path, engineer: bool):
