@@ -203,3 +203,12 @@ def test_training_keeps_images_at_the_working_side(tmp_path, monkeypatch):
                          device="cpu", weights="none", image_size=32, working_side=160)
     assert set(shapes) == {(144, 160)}  # enlarged to the working side, aspect ratio kept
     assert load_detector(result.model_path, "cpu").geometry.working_side == 160
+
+
+def test_cflow_learns_from_tiles():
+    detector = fast("cflow", **TILED, epochs=2)
+    detector.fit(parts(8))
+    good = detector.predict(parts(3, seed=13))
+    bad = detector.predict(parts(3, seed=14, defect=True))
+    assert good.scores.max() < bad.scores.min()
+    assert bad.maps[0].shape == (72, 80)
