@@ -17,6 +17,7 @@ import torch
 
 from algorithms import Detector, Progress
 from algorithms.base import no_progress
+from algorithms.images import to_rgb8
 from algorithms.datasets import LabelledImage, has_masks, labelled_images, read_images, read_mask
 from algorithms.metrics import aupro, confusion, f1_max, image_auroc, pixel_auroc, roc_points
 from algorithms.tensors import images_to_tensor, resize_maps
@@ -37,12 +38,15 @@ class Evaluation:
 
 
 def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = None,
-             progress: Progress | None = None, version: RecipeVersion | None = None) -> Evaluation:
-    """Score every labelled image one at a time (batch 1, as in live use) and measure."""
+             progress: Progress | None = None, version: RecipeVersion | None = None,
+             bit_depth: int | None = None) -> Evaluation:
+    """Score every labelled image one at a time (batch 1, as in live use) and measure.
+    16-bit files are read at `bit_depth`, by default the depth the recipe was trained at."""
     progress = progress or no_progress
     items = labelled_images(data)
     size = detector.config.image_size
-    images = read_images([item.path for item in items])
+    bit_depth = bit_depth or detector.meta.get("bit_depth")
+    images = read_images([item.path for item in items], bit_depth=bit_depth)
     with_masks = has_masks(items)
     raw_scores, raw_maps, latencies = [], [], []
     for index, image in enumerate(images):
@@ -118,7 +122,7 @@ def _write_pictures(out_dir, detector, items, images, labels, scores, raw_maps, 
             calibrated = detector.normalize_maps(calibrated)
         anomaly_map = resize_maps(calibrated, [images[index].shape[:2]])[0]
         verdict = "FAIL" if scores[index] >= threshold else "PASS"
-        picture = verdict_banner(overlay(images[index], anomaly_map, threshold), verdict,
+        picture = verdict_banner(overlay(to_rgb8(images[index]), anomaly_map, threshold), verdict,
                                  float(scores[index]))
         item = items[index]
         write_png(out_dir / f"example_{item.kind}_{item.path.stem}.png", picture)
