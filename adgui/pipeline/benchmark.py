@@ -99,9 +99,9 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
 
     from algorithms import create_detector
     from algorithms.datasets import read_images, training_images
-    from algorithms.images import read_image
+    from algorithms.geometry import model_inputs
+    from algorithms.images import read_for_model
     from algorithms.tensors import images_to_tensor, resize_rgb
-    from adgui.runtime.images import graph_input
 
     paths = training_images(data)
     detector = create_detector(name, preset, device=device, **(overrides or {}))
@@ -110,7 +110,7 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
     images = read_images(paths, transform=lambda image: resize_rgb(image, detector.config.image_size))
     report = detector.fit(images)
     fit_seconds = time.perf_counter() - started
-    originals = [read_image(path) for path in paths[:3]]  # for the export's parity check
+    originals = [read_for_model(path) for path in paths[:3]]  # for the export's parity check
     original = originals[:1]
 
     sample = images_to_tensor(original, detector.config.image_size, detector.device)
@@ -127,8 +127,8 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
         calls["predict"] = lambda: detector.predict(original)
         exported = export_for_bench(detector, originals, threads) if "onnx" in runtimes else None
         if exported is not None:
-            resized = graph_input(original[0], detector.config.image_size)
-            calls["onnx_graph"] = lambda: exported.run_resized(resized)
+            inputs, _ = model_inputs(original[0], exported.geometry)  # (T, S, S, 3)
+            calls["onnx_graph"] = lambda: exported.run_inputs(inputs)
             calls["onnx_predict"] = lambda: exported.predict(original[0])
         with torch.inference_mode():
             medians = alternating_medians(calls, repeats, synchronize)
