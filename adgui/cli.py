@@ -754,7 +754,7 @@ def _export(args) -> int:
     detector = load_detector(args.model, "cpu")
     version = version_in_force(args.model, float(detector.threshold))  # what the copy applies
     paths = parity_paths(args.data, args.max_images)
-    images = read_images(paths)
+    images = read_images(paths, bit_depth=detector.meta.get("bit_depth"))
     try:
         report = export_recipe(detector, args.out, images, [str(p) for p in paths],
                                source=args.model, progress=_progress_printer("export"),
