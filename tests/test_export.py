@@ -494,3 +494,16 @@ def test_cflow_export_flow_is_the_decoders_flow():
         with torch.no_grad():
             torch.testing.assert_close(module.log_likelihood(scale, fibres, condition),
                                        decoder.log_likelihood(fibres, condition))
+
+
+def test_a_parity_error_crosses_processes_with_its_report():
+    """The bench exports in a worker process: its ParityError must reach the parent whole,
+    not as a broken process pool."""
+    import pickle
+
+    from adgui.runtime.parity import ParityReport
+
+    report = ParityReport(images=2, max_score_difference=0.5, worst_score_image="probe")
+    error = pickle.loads(pickle.dumps(ParityError(report)))
+    assert isinstance(error, ParityError) and error.report == report
+    assert "largest score difference 0.5 (probe)" in str(error)
