@@ -15,7 +15,7 @@ import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from typing import Callable, ClassVar, Sequence
+from typing import Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .backbones import DEFAULT_BACKBONE
+from .geometry import Geometry, Layout, blend, image_score, model_inputs, stitch, tile_count
 from .memory import InsufficientMemoryError, describe, free_memory
-from .tensors import images_to_tensor, resize_maps
 
 # progress(fraction done in [0, 1], message). It may raise (Cancelled) to stop the work.
 Progress = Callable[[float, str], None]
@@ -33,6 +33,10 @@ Progress = Callable[[float, str], None]
 # early stages of the small backbones used here hold a few times their input each.
 ACTIVATION_FACTOR = 40
 MEMORY_MARGIN = 0.9  # share of the free memory a fit may plan to use
+# The training inputs (every tile of every image) are held as float16 when float32 would
+# take more than this share of the free memory: half the bytes, and 11 bits of precision
+# (enough for 8-bit images; the batches reach the backbone as float32).
+COMPACT_INPUTS_SHARE = 0.25
 MODEL_FORMAT = "adgui-model"
 MODEL_VERSION = 1
 
@@ -102,7 +106,8 @@ class DetectorConfig:
     holdout_fraction: float = 0.1  # good images kept out of training to calibrate the threshold
     batch_size: int = 16
     seed: int = 0
-    # Settings added after models were saved without them: the value those models were fitted with.
+    # Settings added after models were saved without them: the value those models were fitted
+    # with. Models saved before the input geometry squeezed every image to a square.
     SAVED_BEFORE: ClassVar[dict[str, object]] = {"fit_mode": "squeeze", "working_side": 0}
 
 
@@ -125,10 +130,15 @@ class Detector(nn.Module, ABC):
     name: ClassVar[str]
     config_class: ClassVar[type[DetectorConfig]] = DetectorConfig
     min_train_images: ClassVar[int] = 2
+    tiles: ClassVar[bool] = True  # works on tiles (working_side > 0) and on float16 inputs
 
     def __init__(self, config: DetectorConfig):
         super().__init__()
         self.config = config
+        if config.working_side and not self.tiles:
+            raise ValueError(f"the {self.name} detector does not work on tiles: set "
+                             f"working_side to 0 and choose the resolution with image_size")
+        Geometry.of(config)  # a bad fit_mode or overlap is refused now, not at the first image
         self.meta: dict = {}  # plain facts about the model (name, training folder, date)
         # Calibration: raw -> 0.5 + 0.5 * (raw - threshold) / scale, for scores and maps alike.
         self.register_buffer("image_threshold", torch.tensor(math.nan))
@@ -143,7 +153,8 @@ class Detector(nn.Module, ABC):
 
     @abstractmethod
     def _fit(self, images: torch.Tensor, progress: Progress) -> None:
-        """Learn from good images (N, 3, S, S) in [0, 1] on the detector's device."""
+        """Learn from good inputs (N, 3, S, S) in [0, 1] on the detector's device: whole images
+        or their tiles, float32 or (when that would not fit, see `input_dtype`) float16."""
 
     @abstractmethod
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -159,10 +170,17 @@ class Detector(nn.Module, ABC):
     def is_fitted(self) -> bool:
         return not bool(torch.isnan(self.image_threshold))
 
-    def fit(self, images: Sequence[np.ndarray], progress: Progress | None = None,
-            calibration: Sequence[np.ndarray] | None = None) -> FitReport:
-        """Fit on good RGB uint8 images; calibrate on `calibration` or a held-out share.
+    @property
+    def geometry(self) -> Geometry:
+        """How images become model inputs and maps come back (algorithms/geometry.py)."""
+        return Geometry.of(self.config)
 
+    def fit(self, images: Sequence[np.ndarray], progress: Progress | None = None,
+            calibration: Sequence[np.ndarray] | None = None, bit_depth: int = 8) -> FitReport:
+        """Fit on good images; calibrate on `calibration` or a held-out share.
+
+        Images are RGB (H, W, 3) or mono (H, W): uint8, uint16 of `bit_depth` bits, or
+        float32 in [0, 1], of any size (the geometry scales, pads and tiles them).
         A refit trains and calibrates a fresh module with the same settings and takes over
         its state only once it is done: a cancel or an error at any point leaves the model
         scoring exactly as before.
@@ -175,16 +193,46 @@ class Detector(nn.Module, ABC):
         learner = self if self._pristine else self.fresh()
         learner._pristine = False
         progress(0.0, f"preparing {len(train)} training images")
-        train_tensor = images_to_tensor(train, self.config.image_size, self.device)
+        train_tensor = self.training_inputs(train, bit_depth).to(self.device)
         learner.train(False)
         learner._fit(train_tensor, sub_progress(progress, 0.0, 0.95))
         del train_tensor
         progress(0.95, f"calibrating on {len(held_out)} good images")
-        learner.calibrate(held_out)
+        learner.calibrate(held_out, bit_depth)
         if learner is not self:
             self.load_fitted_state(learner.state_dict(), assign=True)  # takes its tensors, no copy
         progress(1.0, "done")
         return FitReport(len(train), len(held_out), time.perf_counter() - started)
+
+    def training_inputs(self, images: Sequence[np.ndarray], bit_depth: int = 8) -> torch.Tensor:
+        """Every input of every image, (N_inputs, 3, S, S) in [0, 1] on the CPU, filled in place
+        (no second copy): float32, or float16 where float32 would not fit (`input_dtype`)."""
+        geometry = self.geometry
+        counts = [tile_count(image.shape[0], image.shape[1], geometry) for image in images]
+        side = geometry.image_size
+        stack = torch.empty((sum(counts), 3, side, side), dtype=self.input_dtype(sum(counts)))
+        start = 0
+        for image, count in zip(images, counts):
+            inputs, _ = model_inputs(image, geometry, bit_depth)  # (T, S, S, 3)
+            stack[start:start + count] = torch.from_numpy(inputs).permute(0, 3, 1, 2)
+            start += count
+        return stack
+
+    def input_dtype(self, inputs: int) -> torch.dtype:
+        """float32 for the training inputs, or float16 when float32 would take more than
+        COMPACT_INPUTS_SHARE of the free memory (a detector that tiles converts each batch)."""
+        side = self.config.image_size
+        free = free_memory(self.device)
+        if self.tiles and free is not None and inputs * 3 * side * side * 4 > COMPACT_INPUTS_SHARE * free:
+            return torch.float16
+        return torch.float32
+
+    def inputs_per_image(self) -> int:
+        """Model inputs of one training image at most: its tiles (a square image has the most)."""
+        geometry = self.geometry
+        if not geometry.tiled:
+            return 1
+        return tile_count(geometry.working_side, geometry.working_side, geometry)
 
     def fresh(self) -> "Detector":
         """An untrained detector with the same settings, on the same device."""
@@ -195,13 +243,15 @@ class Detector(nn.Module, ABC):
     def estimate_fit_memory(self, train_images: int) -> int:
         """Bytes a fit on `train_images` images needs at its peak, beyond the model itself.
 
-        This base estimate counts the training tensor and a batch of backbone activations;
-        detectors that hold more (memory banks, optimiser state, training activations) add it.
+        This base estimate counts the training inputs (every tile of every image) and a batch
+        of backbone activations; detectors that hold more (memory banks, optimiser state,
+        training activations) add it.
         """
         side = self.config.image_size
-        images = train_images * 3 * side * side * 4
+        inputs = train_images * self.inputs_per_image()
+        input_bytes = torch.finfo(self.input_dtype(inputs)).bits // 8
         activations = self.config.batch_size * 3 * side * side * 4 * ACTIVATION_FACTOR
-        return images + activations
+        return inputs * 3 * side * side * input_bytes + activations
 
     def check_fit_memory(self, train_images: int) -> None:
         """Refuse before starting a fit that would not fit in the free memory of the device."""
@@ -216,14 +266,17 @@ class Detector(nn.Module, ABC):
                 f"{free / 2**30:.1f} GB is free; {self.memory_advice()}")
 
     def memory_advice(self) -> str:
-        return "use fewer or smaller images (image_size), or a smaller batch_size"
+        return ("use fewer or smaller images (image_size, or a smaller working_side with "
+                "fewer tiles), or a smaller batch_size")
 
-    def calibrate(self, good_images: Sequence[np.ndarray]) -> None:
+    def calibrate(self, good_images: Sequence[np.ndarray], bit_depth: int = 8) -> None:
         """Set the score and map scales from good images the detector was not trained on."""
         if len(good_images) == 0:
             raise ValueError("calibration needs at least one good image")
-        scores, maps = self.raw_predict(images_to_tensor(good_images, self.config.image_size, "cpu"))
-        map_peaks = maps.flatten(1).amax(dim=1)
+        raw = list(self.raw_images(good_images, bit_depth))
+        scores = torch.tensor([score for score, _, _ in raw])  # (N,)
+        # Each image's map peak over the working image, as predict blends its tiles.
+        map_peaks = torch.tensor([float(blend(maps.numpy(), layout).max()) for _, maps, layout in raw])
         self.image_threshold.fill_(_upper_edge(scores))
         self.image_scale.fill_(_spread(scores, float(self.image_threshold)))
         self.map_threshold.fill_(_upper_edge(map_peaks))
@@ -243,14 +296,46 @@ class Detector(nn.Module, ABC):
             maps.append(batch_maps.float().cpu())
         return torch.cat(scores), torch.cat(maps)
 
-    def predict(self, images: Sequence[np.ndarray]) -> Prediction:
-        """Calibrated scores and maps at each image's own size, for RGB uint8 images."""
+    def raw_images(self, images: Sequence[np.ndarray], bit_depth: int = 8
+                   ) -> Iterator[tuple[float, torch.Tensor, Layout]]:
+        """Per image: its raw score, its inputs' raw maps (T, S, S) on the CPU, its Layout.
+
+        Inputs of consecutive images run together in batches of batch_size, so small images
+        keep the batch full; an image's inputs are made only when its turn comes, so memory
+        stays bounded by a batch and one image's tiles, whatever the number of images.
+        """
+        if len(images) == 0:
+            raise ValueError("no images given")
+        pending: list[tuple[np.ndarray, Layout]] = []
+        waiting = 0
+        for image in images:
+            pending.append(model_inputs(image, self.geometry, bit_depth))
+            waiting += len(pending[-1][1])
+            if waiting >= self.config.batch_size:
+                yield from self._run_inputs(pending)
+                pending, waiting = [], 0
+        if pending:
+            yield from self._run_inputs(pending)
+
+    def _run_inputs(self, pending: list[tuple[np.ndarray, Layout]]
+                    ) -> Iterator[tuple[float, torch.Tensor, Layout]]:
+        stacked = np.concatenate([inputs for inputs, _ in pending])  # (T, S, S, 3)
+        scores, maps = self.raw_predict(torch.from_numpy(stacked).permute(0, 3, 1, 2).contiguous())
+        start = 0
+        for inputs, layout in pending:
+            end = start + len(inputs)
+            yield image_score(scores[start:end].numpy()), maps[start:end], layout
+            start = end
+
+    def predict(self, images: Sequence[np.ndarray], bit_depth: int = 8) -> Prediction:
+        """Calibrated scores and maps at each image's own size (images as for `fit`)."""
         if not self.is_fitted:
             raise NotFittedError(f"the {self.name} detector has not been trained")
-        scores, maps = self.raw_predict(images_to_tensor(images, self.config.image_size, "cpu"))
-        maps = self.normalize_maps(maps)
-        sizes = [image.shape[:2] for image in images]
-        return Prediction(self.normalize_scores(scores).numpy(), resize_maps(maps, sizes))
+        scores, maps = [], []
+        for score, raw_maps, layout in self.raw_images(images, bit_depth):
+            scores.append(score)
+            maps.append(stitch(self.normalize_maps(raw_maps).numpy(), layout))
+        return Prediction(self.normalize_scores(torch.tensor(scores)).numpy(), maps)
 
     def normalize_scores(self, raw: torch.Tensor) -> torch.Tensor:
         return 0.5 + 0.5 * (raw - self.image_threshold.cpu()) / self.image_scale.cpu()

@@ -81,7 +81,7 @@ def content_size(height: int, width: int, geometry: Geometry) -> tuple[int, int]
     """(height, width) the image is scaled to before padding and tiling."""
     if height < 1 or width < 1:
         raise ValueError(f"an image needs at least one pixel; got {height} x {width}")
-    side = geometry.working_side if geometry.tiled else geometry.image_size
+    side = working_long_side(geometry)
     if geometry.fit_mode == "squeeze":
         return side, side
     scale = side / max(height, width)
@@ -125,7 +125,7 @@ def model_inputs(image: np.ndarray, geometry: Geometry, bit_depth: int = 8) -> t
     if image.dtype not in (np.uint8, np.uint16, np.float32):
         raise ValueError(f"images must be uint8, uint16 or float32 in [0, 1]; got {image.dtype}")
     layout = layout_of(image.shape[0], image.shape[1], geometry)
-    resized = to_unit(_resize(image, layout.content_height, layout.content_width), bit_depth)
+    resized = to_unit(working_image(image, geometry), bit_depth)
     canvas_height, canvas_width = layout.canvas
     if resized.shape[:2] != (canvas_height, canvas_width):
         canvas = np.full((canvas_height, canvas_width, 3), PAD_VALUE, dtype=np.float32)
@@ -134,6 +134,18 @@ def model_inputs(image: np.ndarray, geometry: Geometry, bit_depth: int = 8) -> t
     side = layout.tile
     inputs = np.stack([resized[top:top + side, left:left + side] for top, left in layout.origins])
     return inputs, layout  # (T, S, S, 3)
+
+
+def working_image(image: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """The image scaled as the model works on it, before padding and tiling, in its own
+    type. Reading images through this keeps only what the model will use: `model_inputs`
+    of the result gives the same inputs as of the original."""
+    return _resize(image, *content_size(image.shape[0], image.shape[1], geometry))
+
+
+def working_long_side(geometry: Geometry) -> int:
+    """The long side of every working image, in pixels."""
+    return geometry.working_side if geometry.tiled else geometry.image_size
 
 
 def to_unit(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
@@ -172,6 +184,20 @@ def blend_weights(side: int) -> np.ndarray:
 
 def stitch(maps: np.ndarray, layout: Layout) -> np.ndarray:
     """The inputs' maps (T, S, S) -> one float32 map (H, W) at the image's own size."""
+    return at_image_size(blend(maps, layout), layout)
+
+
+def at_image_size(content: np.ndarray, layout: Layout) -> np.ndarray:
+    """A map over the working image (as `blend` gives it) -> (H, W) at the image's own size."""
+    if content.shape == (layout.height, layout.width):
+        return content
+    # Bilinear, pixel centres aligned (as torch's interpolate with align_corners=False).
+    return cv2.resize(content, (layout.width, layout.height), interpolation=cv2.INTER_LINEAR)
+
+
+def blend(maps: np.ndarray, layout: Layout) -> np.ndarray:
+    """The inputs' maps (T, S, S) -> one map over the working image (padding cropped), at
+    working resolution: overlapping tiles averaged with `blend_weights`."""
     maps = np.asarray(maps, dtype=np.float32)
     if maps.shape != (len(layout.origins), layout.tile, layout.tile):
         raise ValueError(f"expected {len(layout.origins)} maps of {layout.tile} x {layout.tile} "
@@ -187,12 +213,7 @@ def stitch(maps: np.ndarray, layout: Layout) -> np.ndarray:
             total[top:top + side, left:left + side] += anomaly_map * weights
             weight[top:top + side, left:left + side] += weights
         canvas = total / weight
-    content = canvas[:layout.content_height, :layout.content_width]
-    if content.shape == (layout.height, layout.width):
-        return np.ascontiguousarray(content)
-    # Bilinear, pixel centres aligned (as torch's interpolate with align_corners=False).
-    return cv2.resize(np.ascontiguousarray(content), (layout.width, layout.height),
-                      interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(canvas[:layout.content_height, :layout.content_width])
 
 
 def image_score(scores: np.ndarray) -> float:

@@ -8,9 +8,11 @@ training or calibration, and each pasted image is judged at the model's own thre
 - blob: a Perlin-noise stain of the given extent, a patch of another part of the image
   blended in (DRAEM's recipe for realistic anomalies).
 
-Sizes are in pixels of the model's input (the image as the detector sees it), so "3-pixel
-spots" means the same thing for every recipe of that input size. The result reads as
-"detects 95 % of 3-pixel spots, 100 % of 8-pixel scratches".
+Sizes are in pixels of the images given (the original images, or the working size where
+they were shrunk as they were read): the detector then scales them as its geometry says,
+so a recipe that squeezes to a small input sees a 4-pixel spot as 2 pixels, one that tiles
+at full size sees it whole. The result reads as "detects 95 % of 3-pixel spots, 100 % of
+8-pixel scratches".
 """
 from __future__ import annotations
 
@@ -22,7 +24,6 @@ import numpy as np
 
 from .base import Detector
 from .metrics import image_auroc, pixel_auroc
-from .tensors import resize_rgb
 
 KINDS = ("spot", "scratch", "blob")
 CONTRAST = 60  # grey levels between a spot or scratch and the surface under it
@@ -31,7 +32,7 @@ CONTRAST = 60  # grey levels between a spot or scratch and the surface under it
 @dataclass(frozen=True)
 class DefectSpec:
     kind: str  # one of KINDS
-    size: int  # diameter (spot, blob) or length (scratch), in pixels of the model's input
+    size: int  # diameter (spot, blob) or length (scratch), in pixels of the image pasted into
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -179,20 +180,19 @@ def score_synthetic(detector: Detector, good_images: Sequence[np.ndarray],
                     specs: Sequence[DefectSpec] = DEFAULT_SPECS, seed: int = 0) -> SyntheticScores:
     """Paste each kind of defect into every good image and judge it at the model's threshold.
 
-    `good_images` must be good images the detector was neither trained nor calibrated on.
-    Pixel AUROC is measured at the model's input size, where the defects are declared.
+    `good_images` must be good images the detector was neither trained nor calibrated on;
+    the defects are pasted into them at their own size. Pixel AUROC is measured there too.
     """
     if not good_images:
         raise ValueError("synthetic validation needs good images held out of training")
     if not specs:
         raise ValueError("synthetic validation needs at least one kind of defect")
-    size = detector.config.image_size
-    images = [resize_rgb(image, size) for image in good_images]
+    images = list(good_images)
     threshold = float(detector.threshold)
     clean_scores, clean_maps = _scores_and_maps(detector, images)
     clean_fail = clean_scores >= threshold
     rng = np.random.default_rng(seed)
-    results, scores, maps, masks = [], [clean_scores], [clean_maps], [np.zeros_like(clean_maps, bool)]
+    results, scores, maps, masks = [], [clean_scores], [clean_maps], [np.zeros(len(clean_maps), bool)]
     for spec in specs:
         pasted, spec_masks = zip(*(paste_defect(image, spec, rng) for image in images))
         spec_scores, spec_maps = _scores_and_maps(detector, list(pasted))
@@ -201,16 +201,16 @@ def score_synthetic(detector: Detector, good_images: Sequence[np.ndarray],
                                        float(clean_fail.mean())))
         scores.append(spec_scores)
         maps.append(spec_maps)
-        masks.append(np.stack(spec_masks))
+        masks.append(np.concatenate([mask.ravel() for mask in spec_masks]))
     labels = np.r_[np.zeros(len(images), bool), np.ones(len(images) * len(specs), bool)]
     return SyntheticScores(results, image_auroc(labels, np.concatenate(scores)),
                            pixel_auroc(np.concatenate(masks), np.concatenate(maps)))
 
 
 def _scores_and_maps(detector: Detector, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated scores (N,) and maps (N, S, S) of images already at the input size."""
+    """Calibrated scores (N,) and every pixel of their maps, at the images' own sizes."""
     prediction = detector.predict(images)
-    return prediction.scores, np.stack(prediction.maps)
+    return prediction.scores, np.concatenate([m.ravel() for m in prediction.maps])
 
 
 def synthetic_validation(detector: Detector, good_images: Sequence[np.ndarray],

@@ -37,7 +37,7 @@ class BenchResult:
     train_images: int
     fit_seconds: float  # reading the images and fitting, calibration included
     runtime: str  # "torch" (eager) or "onnx" (the exported graph on ONNX Runtime)
-    latency_ms: float  # median model forward at batch 1, input already at image_size
+    latency_ms: float  # median model forward of one input (a whole image, or one tile)
     backbone_ms: float  # median bare forward of the stages the detector uses
     full_backbone_ms: float  # median forward of the whole classification network
     ratio_to_backbone: float
@@ -99,21 +99,21 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
 
     from algorithms import create_detector
     from algorithms.datasets import read_images, training_images
-    from algorithms.geometry import model_inputs
+    from algorithms.geometry import model_inputs, working_image
     from algorithms.images import read_for_model
-    from algorithms.tensors import images_to_tensor, resize_rgb
 
     paths = training_images(data)
     detector = create_detector(name, preset, device=device, **(overrides or {}))
     started = time.perf_counter()
-    # As the training pipeline does: images shrink to the input size as they are read.
-    images = read_images(paths, transform=lambda image: resize_rgb(image, detector.config.image_size))
+    # As the training pipeline does: images shrink to the working size as they are read.
+    images = read_images(paths, transform=lambda image: working_image(image, detector.geometry))
     report = detector.fit(images)
     fit_seconds = time.perf_counter() - started
     originals = [read_for_model(path) for path in paths[:3]]  # for the export's parity check
     original = originals[:1]
 
-    sample = images_to_tensor(original, detector.config.image_size, detector.device)
+    inputs, _ = model_inputs(original[0], detector.geometry)  # (T, S, S, 3): one model input timed
+    sample = torch.from_numpy(inputs[:1]).permute(0, 3, 1, 2).contiguous().to(detector.device)
     full_network = timm.create_model(detector.config.backbone, pretrained=False).eval().to(detector.device)
     backbone = getattr(detector, "backbone", None)
 
@@ -127,8 +127,8 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
         calls["predict"] = lambda: detector.predict(original)
         exported = export_for_bench(detector, originals, threads) if "onnx" in runtimes else None
         if exported is not None:
-            inputs, _ = model_inputs(original[0], exported.geometry)  # (T, S, S, 3)
-            calls["onnx_graph"] = lambda: exported.run_inputs(inputs)
+            first = model_inputs(original[0], exported.geometry)[0][:1]  # (1, S, S, 3), as torch's
+            calls["onnx_graph"] = lambda: exported.run_inputs(first)
             calls["onnx_predict"] = lambda: exported.predict(original[0])
         with torch.inference_mode():
             medians = alternating_medians(calls, repeats, synchronize)

@@ -20,7 +20,7 @@ from algorithms.augment import resize_count
 from algorithms.base import no_progress, sub_progress
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.device import resolve_device
-from algorithms.tensors import resize_rgb
+from algorithms.geometry import working_image
 
 
 @dataclass
@@ -49,7 +49,7 @@ def run_fit_bench(data: str | Path, detector: str, counts: Sequence[int], preset
     probe = create_detector(detector, preset, device=device, **overrides)
     paths = training_images(data)
     images = [image for image in read_images(paths, transform=partial(
-        resize_rgb, size=probe.config.image_size)) if image is not None]
+        working_image, geometry=probe.geometry)) if image is not None]
     if len(images) < probe.min_train_images + 1:
         raise DatasetError(f"{data} has too few readable good images to time a fit")
     train, held_out = probe.split(images, None)

@@ -17,8 +17,8 @@ from algorithms.synthetic import (DEFAULT_SPECS, HOLDOUT_FRACTION, DefectSpec, a
                                   synthetic_validation)
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.device import resolve_device
+from algorithms.geometry import working_image
 from algorithms.images import deep_file_depth
-from algorithms.tensors import resize_rgb
 
 from ..access.guard import login_name
 from ..recipes.versions import record_trained
@@ -63,8 +63,9 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
         paths = random_subset(paths, subset, subset_seed)
     # Before reading anything: a training that cannot fit in memory says so now.
     model.check_fit_memory(train_images or len(paths))
-    # The model sees images at its input size only: shrink each as it is read.
-    shrink = partial(resize_rgb, size=model.config.image_size)
+    # The model sees images at its working size only (the aspect ratio kept, or squeezed, as
+    # its geometry says; tiles are cut from that size): scale each as it is read.
+    shrink = partial(working_image, geometry=model.geometry)
     images = _read_good(paths, skipped, sub_progress(progress, 0.0, 0.1), shrink, bit_depth)
     validation: list = []
     if synthetic_defects:

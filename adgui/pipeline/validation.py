@@ -25,7 +25,7 @@ from algorithms.base import no_progress, sub_progress
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.registry import make_config
 from algorithms.synthetic import DEFAULT_SPECS, DefectSpec, KINDS, score_synthetic, summary
-from algorithms.tensors import images_to_tensor, resize_rgb
+from algorithms.geometry import Geometry, working_image, working_long_side
 
 VALIDATION_FRACTION = 0.2  # good images held out of training and calibration, for the defects
 CALIBRATION_FRACTION = 0.1  # good images the threshold is calibrated on
@@ -114,11 +114,13 @@ def validate(data: str | Path, candidates: Sequence[Candidate],
     if not candidates:
         raise ValueError("name at least one candidate setting to validate")
     configs = [make_config(c.detector, c.preset, **c.settings) for c in candidates]
-    # Every candidate sees the images at its own input size: read once, at the largest.
-    size = max(config.image_size for config in configs)
+    # Each candidate scales the images as its geometry says: read once, shrunk (aspect kept)
+    # only where larger than the largest working side, so that defects are pasted at the
+    # images' own size (and sizes are in their pixels) whenever a candidate works at it.
+    side = max(working_long_side(Geometry.of(config)) for config in configs)
     paths = training_images(data)
     progress(0.0, f"reading {len(paths)} good images")
-    images = read_images(paths, transform=partial(resize_rgb, size=size))
+    images = read_images(paths, transform=partial(_at_most, side=side))
     split = split_good(images, seed)
     rows = []
     for index, candidate in enumerate(candidates):
@@ -133,6 +135,13 @@ def validate(data: str | Path, candidates: Sequence[Candidate],
         "defects": [str(spec) for spec in specs],
         "candidates": [asdict(row) for row in rows],
     }
+
+
+def _at_most(image: np.ndarray, side: int) -> np.ndarray:
+    """The image, shrunk with its aspect ratio kept if its long side exceeds `side`."""
+    if max(image.shape[:2]) <= side:
+        return image
+    return working_image(image, Geometry(image_size=side, fit_mode="pad"))
 
 
 def _score(candidate: Candidate, split: Split, specs: Sequence[DefectSpec], device: str,
@@ -159,13 +168,13 @@ def _score(candidate: Candidate, split: Split, specs: Sequence[DefectSpec], devi
 
 
 def _latency_ms(detector, images: Sequence[np.ndarray]) -> float:
-    """Median milliseconds of the model on one part (after one warm-up part)."""
-    tensors = [images_to_tensor([image], detector.config.image_size) for image in images]
-    detector.raw_predict(tensors[0])
+    """Median milliseconds of one part (after one warm-up part): its inputs made, every tile
+    through the model, the map stitched back, as live inspection does."""
+    detector.predict(images[:1])
     times = []
-    for tensor in tensors:
+    for image in images:
         started = time.perf_counter()
-        detector.raw_predict(tensor)
+        detector.predict([image])
         times.append((time.perf_counter() - started) * 1000.0)
     return statistics.median(times)
 

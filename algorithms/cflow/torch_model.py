@@ -73,8 +73,9 @@ class Cflow(Detector):
         side = self.config.image_size
         fibres = sum(math.ceil(side / stride) ** 2 * channels
                      for stride, channels in zip(self.backbone.strides, self.backbone.channels))
-        # Every training fibre is kept (float32); the flows' batches are small.
-        return super().estimate_fit_memory(train_images) + train_images * fibres * 4
+        # Every training fibre of every tile is kept (float32); the flows' batches are small.
+        inputs = train_images * self.inputs_per_image()
+        return super().estimate_fit_memory(train_images) + inputs * fibres * 4
 
     @torch.no_grad()
     def training_fibres(self, images: torch.Tensor, progress: Progress) -> list[torch.Tensor]:
@@ -82,7 +83,8 @@ class Cflow(Detector):
         per_scale: list[list[torch.Tensor]] = [[] for _ in self.config.layers]
         batch_size = self.config.batch_size
         for start in range(0, len(images), batch_size):
-            features = self.backbone(self.backbone.normalize(images[start:start + batch_size]))
+            batch = images[start:start + batch_size].float()  # float16 inputs too
+            features = self.backbone(self.backbone.normalize(batch))
             for store, feature in zip(per_scale, features):
                 store.append(feature.permute(0, 2, 3, 1).contiguous())  # (B, H, W, C)
             progress(min(start + batch_size, len(images)) / len(images), "extracting features")

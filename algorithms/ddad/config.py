@@ -10,7 +10,9 @@ from ..base import DetectorConfig
 @dataclass
 class DdadConfig(DetectorConfig):
     # image_size (256, as the paper) is where features and maps are computed; the UNet
-    # works at diffusion_size, which may be smaller to make a CPU fast enough.
+    # works at diffusion_size, which may be smaller to make a CPU fast enough. DDAD does not
+    # tile (working_side stays 0): the aspect ratio is kept (fit_mode "pad") and the whole
+    # image is one input; a finer resolution comes from a larger image_size.
     diffusion_size: int = 256  # paper: 256
     # Denoising UNet. Official configuration at 256 px: 64 base channels, multipliers
     # (1, 1, 2, 2, 4, 4), two residual blocks per level, attention at 32, 16 and 8 pixels.

@@ -30,6 +30,9 @@ class Ddad(Detector):
     name = "ddad"
     config_class = DdadConfig
     config: DdadConfig
+    # No tiles: the UNet learns whole images (a tile's reconstruction would lack its context)
+    # and a reverse diffusion per tile would multiply the slowest detector's latency.
+    tiles = False
 
     def __init__(self, config: DdadConfig):
         super().__init__(config)

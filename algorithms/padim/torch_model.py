@@ -36,7 +36,7 @@ class Padim(Detector):
 
         Stages finer than the grid are averaged over its cells, coarser ones repeated.
         """
-        features = self.backbone(self.backbone.normalize(images))
+        features = self.backbone(self.backbone.normalize(images.float()))  # float16 inputs too
         cell = max(self.config.grid_stride // self.backbone.strides[0], 1)
         size = tuple(math.ceil(side / cell) for side in features[0].shape[-2:])
         on_grid = [F.adaptive_avg_pool2d(f, size) if f.shape[-1] > size[-1]

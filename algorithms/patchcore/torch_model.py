@@ -39,7 +39,7 @@ class Patchcore(Detector):
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) in [0, 1] -> (B, D, h, w) locally aware patch features."""
-        features = self.backbone(self.backbone.normalize(images))
+        features = self.backbone(self.backbone.normalize(images.float()))  # float16 inputs too
         size = features[0].shape[-2:]
         pooled = [F.avg_pool2d(f, self.config.neighbourhood, stride=1,
                                padding=self.config.neighbourhood // 2) for f in features]
@@ -102,10 +102,11 @@ class Patchcore(Detector):
         return max(1, self.config.coreset_chunk // self._patches_per_image())
 
     def estimate_fit_memory(self, train_images: int) -> int:
+        inputs = train_images * self.inputs_per_image()  # every tile's patches join the bank
         per_image = self._patches_per_image() * sum(self.backbone.channels) * 4  # float32 patches
-        run = min(self._images_per_run(train_images), train_images)
+        run = min(self._images_per_run(inputs), inputs)
         # A run's patches with their projected and rotated copies, and the growing bank.
-        bank = train_images * per_image * self.config.coreset_ratio
+        bank = inputs * per_image * self.config.coreset_ratio
         return super().estimate_fit_memory(train_images) + int(3 * run * per_image + bank)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
