@@ -97,6 +97,9 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     train.add_argument("--calibration", type=Path,
                        help="separate folder of good images to calibrate the threshold on")
     train.add_argument("--name", help="recipe name stored in the model (default: file name)")
+    train.add_argument("--bit-depth", type=int, choices=range(9, 17), metavar="BITS",
+                       help="significant bits in 16-bit image files (e.g. 12 for a 12-bit "
+                            "camera's PNGs; default 16); the recipe applies it when inspecting")
     _add_model_options(train)
     train.set_defaults(handler=_train)
 
@@ -111,6 +114,8 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     evaluate.add_argument("--out", type=Path,
                           help="folder for roc.png and example overlays (default: beside --json)")
     evaluate.add_argument("--save-model", type=Path, help="with --detector: keep the trained model")
+    evaluate.add_argument("--bit-depth", type=int, choices=range(9, 17), metavar="BITS",
+                          help="significant bits in 16-bit image files (default: the recipe's)")
     _add_model_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
@@ -371,7 +376,8 @@ def _train(args) -> int:
     result = train_model(args.data, args.detector, args.out, preset=_preset(args), device=args.device,
                          name=args.name, calibration=args.calibration, progress=_progress_printer(),
                          train_images=args.train_images, synthetic_defects=_specs(args),
-                         subset=args.subset, subset_seed=args.subset_seed, **_overrides(args))
+                         subset=args.subset, subset_seed=args.subset_seed,
+                         bit_depth=args.bit_depth, **_overrides(args))
     for problem in result.skipped:
         print(f"skipped {problem}", file=sys.stderr)
     print(json.dumps({
@@ -403,7 +409,8 @@ def _evaluate(args) -> int:
             train_model(args.data, args.detector, model_path, preset=_preset(args), device=args.device,
                         progress=_progress_printer("training"), train_images=args.train_images,
                         synthetic_defects=_specs(args), subset=args.subset,
-                        subset_seed=args.subset_seed, **_overrides(args))
+                        subset_seed=args.subset_seed, bit_depth=args.bit_depth,
+                        **_overrides(args))
             detector = load_detector(model_path, args.device)
         version = None
     else:
@@ -413,7 +420,7 @@ def _evaluate(args) -> int:
         version = version_in_force(args.model, float(detector.threshold))  # threshold and ROI
     out_dir = args.out or (args.json.parent if args.json else None)
     result = evaluate(detector, args.data, out_dir, progress=_progress_printer("evaluating"),
-                      version=version)
+                      version=version, bit_depth=args.bit_depth)
     _print_json(result.metrics, args.json)
     _print_caught(result.metrics.get("synthetic_defects"))
     return EXIT_OK
@@ -747,7 +754,7 @@ def _export(args) -> int:
     detector = load_detector(args.model, "cpu")
     version = version_in_force(args.model, float(detector.threshold))  # what the copy applies
     paths = parity_paths(args.data, args.max_images)
-    images = read_images(paths)
+    images = read_images(paths, bit_depth=detector.meta.get("bit_depth"))
     try:
         report = export_recipe(detector, args.out, images, [str(p) for p in paths],
                                source=args.model, progress=_progress_printer("export"),

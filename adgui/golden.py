@@ -19,11 +19,11 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from algorithms.files import atomic_write
-from algorithms.images import read_native, to_unit
+from algorithms.images import read_for_model, read_native
 
+from .pipeline.inspection import recipe_bit_depth
 from .records.part import FAIL, PASS, decide
 
 SUFFIX = ".golden.json"
@@ -178,9 +178,9 @@ def check(inspector, golden: GoldenSet, threshold: float, recipe: str = "") -> G
     for sample in golden.samples:
         path = golden.image_path(sample)
         try:
-            image, bit_depth = read_native(path)
-            # (H, W[, 3]) uint8 as is, deeper images as float32 in [0, 1], like the pipeline
-            model_input = image if image.dtype == np.uint8 else to_unit(image, bit_depth)
+            # (H, W[, 3]) uint8 as is, deeper images as float32 in [0, 1] at the recipe's
+            # depth, like the pipeline
+            model_input = read_for_model(path, recipe_bit_depth(inspector))
             score = float(inspector.inspect(model_input).score)
         except Exception as error:  # noqa: BLE001 - that sample fails the check, with why
             results.append(SampleResult(sample.path, sample.expected, "", None, str(error)))

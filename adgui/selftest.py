@@ -75,8 +75,8 @@ def run_exported_self_test(recipe: str | Path | None = None, device: str = "auto
 
     `recipe` defaults to the one bundled in the station build (resources/sample_recipe).
     """
-    from algorithms.images import list_images, read_image
-    from adgui.pipeline.inspection import Inspector
+    from algorithms.images import list_images, read_for_model
+    from adgui.pipeline.inspection import Inspector, recipe_bit_depth
     from adgui.resources import sample_recipe_dir, samples_dir
     from adgui.runtime import is_exported_recipe
 
@@ -97,7 +97,7 @@ def run_exported_self_test(recipe: str | Path | None = None, device: str = "auto
     checks: list[tuple[str, bool]] = []
     for paths, verdict in ((unseen, "PASS"), (bad, "FAIL")):
         for path in paths:
-            image = read_image(path)
+            image = read_for_model(path, recipe_bit_depth(inspector))
             result = inspector.inspect(image)
             expected = "passes" if verdict == "PASS" else "fails"
             checks.append((f"{path.name} {expected} (score {result.score:.3f})",

@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .images import ImageError, list_images, read_image
+from .images import ImageError, list_images, read_for_model
 
 GOOD_NAMES = ("good", "ok", "pass", "normal")
 
@@ -82,8 +82,11 @@ def read_mask(item: LabelledImage, size: int) -> np.ndarray:
 
 def read_images(paths: Sequence[Path], on_error: Callable[[Path, ImageError], None] | None = None,
                 progress: Callable[[int], None] | None = None,
-                transform: Callable[[np.ndarray], np.ndarray] | None = None) -> list[np.ndarray | None]:
-    """Read many images with two threads (decoding releases the GIL).
+                transform: Callable[[np.ndarray], np.ndarray] | None = None,
+                bit_depth: int | None = None) -> list[np.ndarray | None]:
+    """Read many images as the model takes them (`images.read_for_model`: 8-bit files as
+    uint8, mono or RGB; deeper files as float32 in [0, 1] by `bit_depth`), two threads at a
+    time (decoding releases the GIL).
 
     An unreadable image becomes None and is reported to `on_error`; without `on_error`
     the first bad image raises. `transform` (e.g. a resize) is applied as each image
@@ -91,7 +94,7 @@ def read_images(paths: Sequence[Path], on_error: Callable[[Path, ImageError], No
     """
     def read(path: Path) -> np.ndarray | None:
         try:
-            image = read_image(path)
+            image = read_for_model(path, bit_depth)
             return transform(image) if transform is not None else image
         except ImageError as error:
             if on_error is None:

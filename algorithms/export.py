@@ -8,9 +8,8 @@ holds them to it) in a cheaper order:
 - The map is never upsampled and blurred as an image. Bilinear upsampling and a Gaussian
   blur with reflected borders are both linear and act on rows and columns separately, so
   the working-size map of a small (h, w) map D is F D F^T, with F (S, h) the two operators
-  applied to the identity. The resize to the part's own size is linear too, so the full-size
-  map is (R F) D (R F)^T: two small matrix products instead of a 33-tap blur and a resize
-  at full size (see `adgui.runtime.export`).
+  applied to the identity: two small matrix products instead of a 33-tap blur (see
+  `adgui.runtime.export`; the maps of an image's inputs are stitched outside the graph).
 - PaDiM reads each precision matrix once, and only its upper blocks (it is symmetric).
 - PatchCore finds every patch's nearest bank entry with one matrix product against the
   bank, its norms precomputed.

@@ -1,8 +1,16 @@
-"""Reading images robustly and turning any pixel format into 8-bit RGB.
+"""Reading images robustly, for the model at their own depth and for display in 8 bits.
 
 Factory images come as 8- or 16-bit, grayscale, RGB, RGBA, in odd sizes, and sometimes
 truncated by a network copy. Everything that cannot become a picture raises ImageError
 with a sentence a person can act on.
+
+What the model sees (`read_for_model`): 8-bit files as uint8, mono (H, W) or RGB (H, W, 3);
+deeper files as float32 in [0, 1], divided by the full scale of their real bit depth. A
+16-bit file does not say how many of its bits a camera filled (a 12-bit camera's image saved
+as a 16-bit PNG holds 0..4095), and its largest value is no guide (a dark image would be
+stretched): the depth is declared by whoever knows it, when a recipe is trained (`adgui
+train --bit-depth 12`), and the recipe applies it to every 16-bit file it inspects. Without
+a declaration a 16-bit file is taken as 16 bits. Displays take 8-bit copies (`to_rgb8`).
 """
 from __future__ import annotations
 
@@ -64,6 +72,33 @@ def read_native(path: str | Path) -> tuple[np.ndarray, int]:
     if image.ndim == 3 and image.shape[2] == 3 and _is_gray(image):
         image = np.ascontiguousarray(image[:, :, 0])  # a grey picture saved as RGB is mono
     return image, 8 if image.dtype == np.uint8 else 16
+
+
+def read_for_model(path: str | Path, bit_depth: int | None = None) -> np.ndarray:
+    """Read a file as the model takes it: uint8 (H, W) or (H, W, 3) for 8-bit files, float32
+    in [0, 1] for deeper ones, scaled by `bit_depth` significant bits (16 when not given).
+
+    A value above the declared depth's full scale means the declaration is wrong for this
+    file, and it is refused rather than clipped."""
+    image, depth = read_native(path)
+    if image.dtype == np.uint8:
+        return image
+    depth = deep_file_depth(bit_depth)
+    if depth < 16 and int(image.max(initial=0)) > (1 << depth) - 1:
+        raise ImageError(f"{Path(path).name}: holds values up to {int(image.max())}, more than "
+                         f"{depth} bits allow; the recipe expects {depth}-bit images (train "
+                         f"with --bit-depth 16 if the files use all 16 bits)")
+    return to_unit(image, depth)
+
+
+def deep_file_depth(bit_depth: int | None) -> int:
+    """The significant bits of a 16-bit file: the declared depth, or all 16. A recipe
+    trained on 8-bit files declares 8, which says nothing about a 16-bit file."""
+    if bit_depth is None or int(bit_depth) <= 8:
+        return 16
+    if int(bit_depth) > 16:
+        raise ImageError(f"a bit depth of {bit_depth} is not possible: at most 16")
+    return int(bit_depth)
 
 
 def to_unit(image: np.ndarray, bit_depth: int = 8) -> np.ndarray:

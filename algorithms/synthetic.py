@@ -75,7 +75,8 @@ class SyntheticResult:
 
 def paste_defect(image: np.ndarray, spec: DefectSpec, rng: np.random.Generator
                  ) -> tuple[np.ndarray, np.ndarray]:
-    """A copy of an RGB uint8 image (H, W, 3) with one defect, and its mask (H, W) bool."""
+    """A copy of an image with one defect, and its mask (H, W) bool. The image is uint8 or
+    float32 in [0, 1] (a deeper image), mono (H, W) or RGB (H, W, 3); the copy keeps its type."""
     height, width = image.shape[:2]
     margin = spec.size // 2 + 2
     centre = (int(rng.integers(margin, max(margin + 1, width - margin))),
@@ -94,14 +95,28 @@ def paste_defect(image: np.ndarray, spec: DefectSpec, rng: np.random.Generator
         start = tuple(int(round(v)) for v in np.array(centre) - offset)
         end = tuple(int(round(v)) for v in np.array(centre) + offset)
         cv2.line(shape, start, end, 255, 1 if spec.size < 24 else 2, cv2.LINE_AA)
-    alpha = shape.astype(np.float32)[..., None] / 255.0  # (H, W, 1)
+    alpha = shape.astype(np.float32) / 255.0  # (H, W)
+    if image.ndim == 3:
+        alpha = alpha[..., None]  # (H, W, 1)
+    full = _full_scale(image)
     surface = image.astype(np.float32)
     local = surface[shape > 0].mean(axis=0) if (shape > 0).any() else surface.mean(axis=(0, 1))
     # Darker on a bright surface, brighter on a dark one: always CONTRAST grey levels apart.
-    sign = -1.0 if local.mean() > 127 else 1.0
-    colour = np.clip(local + sign * CONTRAST, 0, 255)
+    sign = -1.0 if np.mean(local) > full / 2 else 1.0
+    colour = np.clip(local + sign * CONTRAST * full / 255.0, 0, full)
     result = surface * (1 - alpha) + colour * alpha
-    return np.clip(result, 0, 255).astype(np.uint8), shape > 0
+    return _as_type(result, image), shape > 0
+
+
+def _full_scale(image: np.ndarray) -> float:
+    """255 for uint8 images, 1 for float32 ones in [0, 1] (deeper images)."""
+    return 255.0 if image.dtype == np.uint8 else 1.0
+
+
+def _as_type(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    full = _full_scale(like)
+    clipped = np.clip(values, 0, full)
+    return clipped.astype(np.uint8) if like.dtype == np.uint8 else clipped.astype(np.float32)
 
 
 def _paste_blob(image: np.ndarray, size: int, centre: tuple[int, int], rng: np.random.Generator):
@@ -124,9 +139,10 @@ def _paste_blob(image: np.ndarray, size: int, centre: tuple[int, int], rng: np.r
     result = image.astype(np.float32)
     region = result[ys, xs]
     patch = source[:region.shape[0], :region.shape[1]]
-    shift = CONTRAST * (-1.0 if region.mean() > 127 else 1.0)  # keep the stain visible
-    region[part] = np.clip(0.5 * region[part] + 0.5 * (patch[part] + shift), 0, 255)
-    return np.clip(result, 0, 255).astype(np.uint8), mask
+    full = _full_scale(image)
+    shift = CONTRAST * full / 255.0 * (-1.0 if region.mean() > full / 2 else 1.0)  # keep it visible
+    region[part] = np.clip(0.5 * region[part] + 0.5 * (patch[part] + shift), 0, full)
+    return _as_type(result, image), mask
 
 
 def perlin_noise(shape: tuple[int, int], cells: int, rng: np.random.Generator) -> np.ndarray:

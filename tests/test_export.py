@@ -75,6 +75,113 @@ def test_export_gives_the_torch_verdicts_scores_and_maps(exported, name):
     assert np.ptp([onnx_inspector.inspect(image).score for image in images]) > 10 * SCORE_TOLERANCE
 
 
+def deep_and_mono(image: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """The same part as a 12-bit mono camera gives it (uint16), and as float32 in [0, 1]."""
+    mono12 = image[:, :, 1].astype(np.uint16) * 16 + 7
+    return [(mono12, 12), (mono12.astype(np.float32) / 4095.0, 8), (image, 8)]
+
+
+GEOMETRIES = {  # the recipe settings beyond TINY: squeezed, padded (default), tiled
+    "squeeze": {"fit_mode": "squeeze"},
+    "tiled": {"working_side": 80, "tile_overlap": 0.25},
+}
+
+
+@pytest.mark.parametrize(("name", "geometry"), [("padim", "squeeze"), ("padim", "tiled"),
+                                               ("patchcore", "tiled")])
+def test_export_follows_the_recipes_geometry_and_depth(tmp_path, name, geometry):
+    """Squeezed and tiled recipes (padded ones: the test above) give the torch model's scores
+    and maps, at each image's own size, for 8-bit RGB, 12-bit mono and float32 images."""
+    rng = np.random.default_rng(5)
+    good = [synthetic_part(rng, size=(72, 100)) for _ in range(10)]
+    detector = create_detector(name, "fast", device="cpu", **TINY, **GEOMETRIES[geometry])
+    detector.fit(good)
+    report = export_recipe(detector, tmp_path / name, good[:1])
+    assert report.parity.passed, report.parity.summary()
+    recipe = json.loads((report.path / RECIPE).read_text())
+    assert recipe["geometry"] == {"image_size": 32, "fit_mode": "pad", "working_side": 0,
+                                  "tile_overlap": 0.25, **GEOMETRIES[geometry]}
+    model = load_exported(report.path, RuntimeSettings(device="cpu"))
+    if geometry == "tiled":  # each image really is cut into several inputs
+        from algorithms.geometry import tile_count
+
+        assert tile_count(100, 130, model.geometry) > 1
+    images = [odd_sized(rng, defect=False), synthetic_part(rng, (100, 130), defect=True)]
+    for image in images:
+        for variant, bit_depth in deep_and_mono(image):
+            expected = detector.predict([variant], bit_depth=bit_depth)
+            score, anomaly_map = model.predict(variant, bit_depth)
+            assert anomaly_map.shape == image.shape[:2] and anomaly_map.dtype == np.float32
+            assert abs(score - float(expected.scores[0])) <= SCORE_TOLERANCE
+            assert np.abs(anomaly_map - expected.maps[0]).max() <= MAP_TOLERANCE
+    # The depth is used, not guessed: the 12-bit image read as 16 bits is another image.
+    mono12, _ = deep_and_mono(images[1])[0]
+    assert abs(model.predict(mono12, 16)[0] - model.predict(mono12, 12)[0]) > 100 * SCORE_TOLERANCE
+
+
+def as_first_format(folder: Path, out: Path) -> Path:
+    """The export at `folder` (a squeezed recipe) rewritten as the first export format had
+    it: the graph takes the uint8 image squeezed to (S, S, 3) and the image's (height, width)
+    and gives the map at that size; recipe.json has no geometry; the manifest says version 1.
+    The map's bilinear resize is linear, so resizing the working map equals the first
+    format's resized expansion matrices: the same numbers that format gave."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    files = read_exported(folder)
+    model = onnx.load_from_string(files.graph)
+    graph = model.graph
+    side = files.recipe["image_size"]
+    for node in graph.node:  # the float input and the working map become inner values
+        node.input[:] = ["unit_image" if name == "image" else name for name in node.input]
+        node.output[:] = ["working_map" if name == "map" else name for name in node.output]
+    del graph.input[:]
+    graph.input.extend([helper.make_tensor_value_info("image", TensorProto.UINT8, [side, side, 3]),
+                        helper.make_tensor_value_info("size", TensorProto.INT64, [2])])
+    graph.initializer.extend([helper.make_tensor("byte_scale", TensorProto.FLOAT, [], [255.0]),
+                              helper.make_tensor("lead", TensorProto.INT64, [2], [1, 1]),
+                              helper.make_tensor("map_4d", TensorProto.INT64, [4], [1, 1, side, side])])
+    prologue = [helper.make_node("Cast", ["image"], ["float_image"], to=TensorProto.FLOAT),
+                helper.make_node("Div", ["float_image", "byte_scale"], ["unit_image"])]
+    nodes = [*prologue, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    graph.node.extend([
+        helper.make_node("Reshape", ["working_map", "map_4d"], ["working_4d"]),
+        helper.make_node("Concat", ["lead", "size"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["working_4d", "", "", "sizes"], ["map_full"], mode="linear",
+                         coordinate_transformation_mode="pytorch_half_pixel"),
+        helper.make_node("Reshape", ["map_full", "size"], ["map"]),
+    ])
+    del graph.output[1:]
+    graph.output.append(helper.make_tensor_value_info("map", TensorProto.FLOAT, ["height", "width"]))
+    onnx.checker.check_model(model)
+    recipe = {key: value for key, value in files.recipe.items() if key != "geometry"}
+    written = write_exported(out, recipe, model.SerializeToString(), (folder / PROBES).read_bytes())
+    manifest = json.loads((written / MANIFEST).read_text())
+    (written / MANIFEST).write_text(json.dumps({**manifest, "version": 1}))
+    return written
+
+
+def test_recipes_exported_in_the_first_format_still_load_and_agree(tmp_path):
+    rng = np.random.default_rng(8)
+    good = [synthetic_part(rng) for _ in range(10)]
+    detector = create_detector("padim", "fast", device="cpu", **TINY, fit_mode="squeeze")
+    detector.fit(good)
+    report = export_recipe(detector, tmp_path / "current", good[:1])
+    folder = as_first_format(report.path, tmp_path / "first")
+    model = load_exported(folder, RuntimeSettings(device="cpu"))  # the stored patterns agree
+    assert model.legacy and model.geometry.fit_mode == "squeeze"
+    for image in (odd_sized(rng, defect=True), odd_sized(rng, defect=False)[:, :, 0]):
+        expected = detector.predict([image])
+        score, anomaly_map = model.predict(image)
+        assert anomaly_map.shape == image.shape[:2]
+        assert abs(score - float(expected.scores[0])) <= SCORE_TOLERANCE
+        assert np.abs(anomaly_map - expected.maps[0]).max() <= MAP_TOLERANCE
+    with pytest.raises(ValueError, match="export it again"):
+        model.predict(np.zeros((40, 50), np.uint16), 12)
+
+
 def test_recipe_records_calibration_parity_and_source(exported):
     model_path, report = exported["padim"]
     recipe = json.loads((report.path / RECIPE).read_text())
@@ -180,19 +287,9 @@ def test_export_refuses_ddad_and_foreign_folders(exported, tmp_path, good_images
     assert (keep / "notes.txt").read_text() == "mine"
 
 
-def test_runtime_resize_is_the_torch_paths_resize():
-    from algorithms.tensors import resize_rgb as torch_path_resize
-    from adgui.runtime.images import resize_rgb
-
-    rng = np.random.default_rng(0)
-    for height, width in ((900, 900), (31, 57), (256, 256), (300, 200)):
-        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        assert np.array_equal(resize_rgb(image, 256), torch_path_resize(image, 256))
-
-
 def test_wrong_images_get_a_clear_message(exported):
     inspector = Inspector.open(exported["padim"][1].path)
-    with pytest.raises(ValueError, match="8-bit"):
+    with pytest.raises(ValueError, match="8-bit, 16-bit or float32"):
         inspector.inspect(np.zeros((40, 40, 3), np.float64))
     with pytest.raises(ValueError, match="RGB"):
         inspector.inspect(np.zeros((40, 40, 4), np.uint8))
@@ -206,11 +303,12 @@ def test_exported_inspection_imports_no_torch(exported):
         f"inspector = Inspector.open({str(exported['cflow'][1].path)!r})\n"
         "result = inspector.inspect(np.full((50, 60, 3), 90, np.uint8))\n"
         "assert result.anomaly_map.shape == (50, 60)\n"
-        "print(sorted(m for m in ('torch', 'timm', 'algorithms') if m in sys.modules))\n")
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm', 'algorithms')))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    # The geometry (numpy and OpenCV) is the one piece of the detectors' package it shares.
+    assert done.stdout.strip() == "['algorithms', 'algorithms.geometry']"
 
 
 def test_cli_export_then_inspect_gives_the_same_verdicts(tiny_model, tmp_path, capsys):
@@ -396,3 +494,16 @@ def test_cflow_export_flow_is_the_decoders_flow():
         with torch.no_grad():
             torch.testing.assert_close(module.log_likelihood(scale, fibres, condition),
                                        decoder.log_likelihood(fibres, condition))
+
+
+def test_a_parity_error_crosses_processes_with_its_report():
+    """The bench exports in a worker process: its ParityError must reach the parent whole,
+    not as a broken process pool."""
+    import pickle
+
+    from adgui.runtime.parity import ParityReport
+
+    report = ParityReport(images=2, max_score_difference=0.5, worst_score_image="probe")
+    error = pickle.loads(pickle.dumps(ParityError(report)))
+    assert isinstance(error, ParityError) and error.report == report
+    assert "largest score difference 0.5 (probe)" in str(error)

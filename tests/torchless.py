@@ -14,9 +14,9 @@ import sys
 import time
 
 BLOCKED = ("torch", "timm", "torchvision", "onnx")  # onnx: only export writes graphs
-# The only modules of the detector package the station may load: image reading and atomic
-# writes (numpy and OpenCV, no torch).
-ALLOWED_ALGORITHMS = ("algorithms", "algorithms.images", "algorithms.files")
+# The only modules of the detector package the station may load: image reading, atomic
+# writes and the input geometry (numpy and OpenCV, no torch).
+ALLOWED_ALGORITHMS = ("algorithms", "algorithms.images", "algorithms.files", "algorithms.geometry")
 
 
 class NoTorch:

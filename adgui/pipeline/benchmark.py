@@ -99,9 +99,8 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
 
     from algorithms import create_detector
     from algorithms.datasets import read_images, training_images
-    from algorithms.images import read_image
     from algorithms.geometry import model_inputs, working_image
-    from adgui.runtime.images import graph_input
+    from algorithms.images import read_for_model
 
     paths = training_images(data)
     detector = create_detector(name, preset, device=device, **(overrides or {}))
@@ -110,7 +109,7 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
     images = read_images(paths, transform=lambda image: working_image(image, detector.geometry))
     report = detector.fit(images)
     fit_seconds = time.perf_counter() - started
-    originals = [read_image(path) for path in paths[:3]]  # for the export's parity check
+    originals = [read_for_model(path) for path in paths[:3]]  # for the export's parity check
     original = originals[:1]
 
     inputs, _ = model_inputs(original[0], detector.geometry)  # (T, S, S, 3): one model input timed
@@ -128,8 +127,8 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
         calls["predict"] = lambda: detector.predict(original)
         exported = export_for_bench(detector, originals, threads) if "onnx" in runtimes else None
         if exported is not None:
-            resized = graph_input(original[0], detector.config.image_size)
-            calls["onnx_graph"] = lambda: exported.run_resized(resized)
+            first = model_inputs(original[0], exported.geometry)[0][:1]  # (1, S, S, 3), as torch's
+            calls["onnx_graph"] = lambda: exported.run_inputs(first)
             calls["onnx_predict"] = lambda: exported.predict(original[0])
         with torch.inference_mode():
             medians = alternating_medians(calls, repeats, synchronize)

@@ -21,6 +21,7 @@ from algorithms import Detector, Progress
 from algorithms.base import no_progress
 from algorithms.datasets import LabelledImage, has_masks, labelled_images, read_images
 from algorithms.geometry import Layout, at_image_size, blend, working_long_side
+from algorithms.images import to_rgb8
 from algorithms.metrics import aupro, confusion, f1_max, image_auroc, pixel_auroc, roc_points
 
 from ..recipes.versions import RecipeVersion
@@ -39,12 +40,15 @@ class Evaluation:
 
 
 def evaluate(detector: Detector, data: str | Path, out_dir: str | Path | None = None,
-             progress: Progress | None = None, version: RecipeVersion | None = None) -> Evaluation:
-    """Score every labelled image one at a time (batch 1, as in live use) and measure."""
+             progress: Progress | None = None, version: RecipeVersion | None = None,
+             bit_depth: int | None = None) -> Evaluation:
+    """Score every labelled image one at a time (batch 1, as in live use) and measure.
+    16-bit files are read at `bit_depth`, by default the depth the recipe was trained at."""
     progress = progress or no_progress
     items = labelled_images(data)
     size = detector.config.image_size
-    images = read_images([item.path for item in items])
+    bit_depth = bit_depth or detector.meta.get("bit_depth")
+    images = read_images([item.path for item in items], bit_depth=bit_depth)
     with_masks = has_masks(items)
     raw_scores, raw_maps, layouts, latencies = [], [], [], []
     for index, image in enumerate(images):
@@ -145,7 +149,7 @@ def _write_pictures(out_dir, detector, items, images, layouts, labels, scores, r
             calibrated = detector.normalize_maps(torch.from_numpy(calibrated)).numpy()
         anomaly_map = at_image_size(np.asarray(calibrated, dtype=np.float32), layouts[index])
         verdict = "FAIL" if scores[index] >= threshold else "PASS"
-        picture = verdict_banner(overlay(images[index], anomaly_map, threshold), verdict,
+        picture = verdict_banner(overlay(to_rgb8(images[index]), anomaly_map, threshold), verdict,
                                  float(scores[index]))
         item = items[index]
         write_png(out_dir / f"example_{item.kind}_{item.path.stem}.png", picture)

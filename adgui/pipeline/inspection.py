@@ -60,6 +60,13 @@ def roi_result(score: float, anomaly_map: np.ndarray, roi: Roi | None,
     return apply_roi(anomaly_map, roi, calibration)
 
 
+def recipe_bit_depth(inspector) -> int | None:
+    """The bit depth the inspector's recipe was trained at (what its 16-bit files hold), or
+    None when it does not say (recipes trained before it was recorded, test doubles)."""
+    depth = getattr(inspector, "bit_depth", None)
+    return int(depth) if depth else None
+
+
 class Inspector:
     """A loaded torch model ready to inspect one image after another."""
 
@@ -84,6 +91,10 @@ class Inspector:
 
         detector = load_detector(path, device)
         return cls(detector, version_in_force(path, float(detector.threshold)))
+
+    @property
+    def bit_depth(self) -> int | None:
+        return self.detector.meta.get("bit_depth")
 
     def use_version(self, version: RecipeVersion) -> None:
         """Judge the next images by `version` (a new threshold or ROI applied live)."""
@@ -149,6 +160,10 @@ class ExportedInspector:
             version=int(recipe.get("recipe_version") or 1),
             roi=self.roi if self.roi_calibration is not None else None,
         )
+
+    @property
+    def bit_depth(self) -> int | None:
+        return self.model.recipe["meta"].get("bit_depth")
 
     def calibrated_map(self, image: np.ndarray) -> np.ndarray:
         return self.model.predict(image)[1]

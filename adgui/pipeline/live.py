@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 import cv2
 import numpy as np
 
-from algorithms.images import to_unit
+from algorithms.images import deep_file_depth, to_unit
 
 from ..inspection_log import InspectionLog
 from ..records.part import ERROR, FAIL, NOT_JUDGED, PartRecord, decide
@@ -33,6 +33,7 @@ from ..sources.base import FREE, Frame, Source
 from ..sources.registry import SourceSpec, open_source
 from .acquisition import Acquisition
 from .errors import report_error
+from .inspection import recipe_bit_depth
 from .parts import CountKeeper, FrameMailbox, PartQueue, Unjudged
 
 THUMBNAIL_SIDE = 96
@@ -155,6 +156,7 @@ class LivePipeline:
         self.run_id = 0
         self._open_source = open_source_fn
         self._inspector = None
+        self._file_depth: int | None = None  # the recipe's bit depth, for 16-bit files
         self._model_lock = threading.Lock()  # one model call at a time, across runs
         self._run: _Run | None = None
         self._stopped: list[_Run] = []  # stopped runs whose threads may still be finishing
@@ -188,6 +190,7 @@ class LivePipeline:
         self.stop()
         with self._model_lock:
             self._inspector = inspector
+            self._file_depth = recipe_bit_depth(inspector)
         self.recipe, self.recipe_version = recipe, recipe_version
         if threshold is not None and (self.guard is None or changing or first):
             self._threshold = float(threshold)
@@ -261,8 +264,9 @@ class LivePipeline:
     # -- judging -------------------------------------------------------------------------
     def _judge(self, frame: Frame, station_part: bool = True) -> JudgedPart:
         threshold = self.threshold
-        display = display_rgb8(frame.image, frame.bit_depth)
-        model_input = frame.image if frame.image.dtype == np.uint8 else to_unit(frame.image, frame.bit_depth)
+        bit_depth = frame.bit_depth if frame.depth_known else deep_file_depth(self._file_depth)
+        display = display_rgb8(frame.image, bit_depth)
+        model_input = frame.image if frame.image.dtype == np.uint8 else to_unit(frame.image, bit_depth)
         with self._model_lock:
             result = self._inspector.inspect(model_input)
         verdict = decide(result.score, threshold)

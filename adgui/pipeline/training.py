@@ -18,6 +18,7 @@ from algorithms.synthetic import (DEFAULT_SPECS, HOLDOUT_FRACTION, DefectSpec, a
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.device import resolve_device
 from algorithms.geometry import working_image
+from algorithms.images import deep_file_depth
 
 from ..access.guard import login_name
 from ..recipes.versions import record_trained
@@ -42,7 +43,7 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
                 device: str = "auto", name: str | None = None, calibration: str | Path | None = None,
                 progress: Progress | None = None, train_images: int | None = None,
                 synthetic_defects: Sequence[DefectSpec] | None = None, subset: int | None = None,
-                subset_seed: int = 0, **overrides) -> TrainResult:
+                subset_seed: int = 0, bit_depth: int | None = None, **overrides) -> TrainResult:
     """Read good images, fit, calibrate, and save the model atomically to `out`.
 
     Unreadable images are skipped and listed in the result. A cancel (the progress callback
@@ -51,6 +52,8 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
     images are set aside first and never augmented). With `synthetic_defects`, a share of
     the good images is kept out of training and calibration; after the fit those defects
     are pasted into them to measure what the model catches (kept in the model's meta).
+    `bit_depth` is the significant bits of 16-bit files (a 12-bit camera's PNGs: 12; all 16
+    when not given); the recipe records it and applies it to the 16-bit files it inspects.
     """
     progress = progress or no_progress
     skipped: list[str] = []
@@ -63,13 +66,13 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
     # The model sees images at its working size only (the aspect ratio kept, or squeezed, as
     # its geometry says; tiles are cut from that size): scale each as it is read.
     shrink = partial(working_image, geometry=model.geometry)
-    images = _read_good(paths, skipped, sub_progress(progress, 0.0, 0.1), shrink)
+    images = _read_good(paths, skipped, sub_progress(progress, 0.0, 0.1), shrink, bit_depth)
     validation: list = []
     if synthetic_defects:
         images, validation = _split_validation(images, model.config.seed)
     held_out = None
     if calibration is not None:
-        held_out = _read_good(training_images(calibration), skipped, no_progress, shrink)
+        held_out = _read_good(training_images(calibration), skipped, no_progress, shrink, bit_depth)
     if train_images is not None:
         images, held_out = model.split(images, held_out)
         images = resize_count(images, train_images, model.config.seed)
@@ -85,6 +88,8 @@ def train_model(data: str | Path, detector: str, out: str | Path, preset: str = 
         "train_images": report.train_images,
         "calibration_images": report.calibration_images,
         "fit_seconds": round(seconds, 3),
+        # What 16-bit files hold: inspection divides them by this depth's full scale.
+        "bit_depth": images_bit_depth([*images, *(held_out or [])], bit_depth),
     }
     if synthetic_defects and not validation:
         model.meta["synthetic_defects"] = {
@@ -126,11 +131,20 @@ def _split_validation(images: list, seed: int) -> tuple[list, list]:
             [images[i] for i in sorted(kept)])
 
 
-def _read_good(paths, skipped: list[str], progress: Progress, transform) -> list:
+def images_bit_depth(images: Sequence[np.ndarray], declared: int | None) -> int:
+    """The bit depth a recipe records: 8 when every image was 8-bit, else the depth its
+    16-bit files were read at."""
+    if all(image.dtype == np.uint8 for image in images):
+        return 8
+    return deep_file_depth(declared)
+
+
+def _read_good(paths, skipped: list[str], progress: Progress, transform,
+               bit_depth: int | None = None) -> list:
     total = len(paths)
     images = read_images(paths, on_error=lambda path, error: skipped.append(str(error)),
                          progress=lambda done: progress(done / total, f"reading image {done} / {total}"),
-                         transform=transform)
+                         transform=transform, bit_depth=bit_depth)
     good = [image for image in images if image is not None]
     if not good:
         raise DatasetError("none of the images could be read: " + "; ".join(skipped[:3]))

@@ -54,7 +54,7 @@ def recipe_versions(args) -> int:
 def recipe_roi(args) -> int:
     from algorithms.datasets import read_images, training_images
 
-    from ..pipeline.inspection import Inspector
+    from ..pipeline.inspection import Inspector, recipe_bit_depth
     from .changes import change_roi
 
     try:
@@ -63,7 +63,8 @@ def recipe_roi(args) -> int:
     except (OSError, json.JSONDecodeError) as error:
         raise RoiError(f"{args.roi} is not a readable ROI file ({error})") from None
     inspector = Inspector.open(args.model, args.device)
-    images = read_images(training_images(args.data)) if args.data else None
+    images = (read_images(training_images(args.data), bit_depth=recipe_bit_depth(inspector))
+              if args.data else None)
     with _guard(args) as guard:
         version = change_roi(args.model, guard, roi, args.reason, inspector.calibrated_map,
                              inspector.version.threshold, images)

@@ -188,12 +188,15 @@ def write_version(model_path: str | Path, version: RecipeVersion) -> RecipeVersi
 
 
 def save_calibration_images(model_path: str | Path, images: Sequence[np.ndarray]) -> Path:
-    """Store the calibration images as PNG; the folder is swapped in whole."""
+    """Store the calibration images as PNG, the folder swapped in whole: 8-bit images as
+    they are, deeper ones (float32 in [0, 1]) as 16-bit PNGs, so nothing is cut to 8 bits."""
     folder = versions_dir(model_path) / CALIBRATION
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".calibration.", suffix=".tmp", dir=folder.parent))
     try:
         for index, image in enumerate(images):
+            if image.dtype != np.uint8:
+                image = np.rint(np.clip(image, 0.0, 1.0) * 65535.0).astype(np.uint16)
             bgr = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
             if not cv2.imwrite(str(staging / f"{index:04d}.png"), bgr):
                 raise VersionError(f"calibration image {index} could not be written")
@@ -209,15 +212,20 @@ def save_calibration_images(model_path: str | Path, images: Sequence[np.ndarray]
 
 
 def load_calibration_images(model_path: str | Path) -> list[np.ndarray]:
-    """The stored calibration images (RGB uint8); [] for a recipe that has none."""
+    """The stored calibration images as the model takes them: uint8 mono (H, W) or RGB
+    (H, W, 3), 16-bit ones as float32 in [0, 1]; [] for a recipe that has none."""
     folder = versions_dir(model_path) / CALIBRATION
     images = []
     for path in sorted(folder.glob("*.png")) if folder.is_dir() else []:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None or image.ndim not in (2, 3):
             raise VersionError(f"calibration image {path.name} of {Path(model_path).name} "
                                f"cannot be read")
-        images.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+        if image.ndim == 3:
+            image = cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
+        if image.dtype == np.uint16:
+            image = image.astype(np.float32) / 65535.0
+        images.append(image)
     return images
 
 

@@ -1,13 +1,14 @@
 """Exporting a trained recipe to ONNX, checked against the torch model before it is written.
 
-The graph is the whole inference of one image at the recipe's working size: uint8 RGB in,
-the backbone's normalisation, the backbone, the detector's head (PaDiM's Mahalanobis
-distances, PatchCore's nearest-neighbour search and reweighting, CFlow's decoders), the
-calibration, and the map at the original image's size (given as a second input). The
-upsampling, the blur and the resize to the original size are linear and separable, so the
-graph applies them as two small matrix products to the detector's small map instead of
-filtering images (see `algorithms.export`). The shrink to the working size happens before
-the graph, with the same OpenCV filter as the torch path (see `images.py`).
+The graph is the inference of one model input, a square of the recipe's input size (float32
+RGB in [0, 1], so 16-bit images lose nothing on the way): the backbone's normalisation, the
+backbone, the detector's head (PaDiM's Mahalanobis distances, PatchCore's nearest-neighbour
+search and reweighting, CFlow's decoders), the calibration, and the input's calibrated map.
+The upsampling and the blur are linear and separable, so the graph applies them as two small
+matrix products to the detector's small map instead of filtering images (see
+`algorithms.export`). Cutting an image into the recipe's inputs (its geometry: padded or
+squeezed, tiled at a working size) and stitching their maps back at the image's own size
+happen outside the graph, in `algorithms.geometry`, the functions the torch path calls.
 
 DDAD stays torch-only: its inference is a reverse-diffusion loop of several UNet passes,
 run in bfloat16 on a GPU, so an fp32 graph could not meet the 1e-4 score parity against
@@ -27,13 +28,13 @@ from typing import Sequence
 import numpy as np
 import onnx
 import torch
-from onnx import TensorProto, helper, numpy_helper
 import torch.nn.functional as F
 from torch import nn
 
 from algorithms import Detector
 from algorithms.base import Progress, no_progress
 from algorithms.export import inference_module
+from algorithms.geometry import Geometry
 
 from .folder import FORMAT, VERSION, check_destination, sha256, write_exported
 from .images import probe_images
@@ -58,12 +59,12 @@ class ExportReport:
 
 
 class CalibratedGraph(nn.Module):
-    """uint8 (S, S, 3) RGB -> calibrated score (1,) and the map's core (1, r, r).
+    """float32 (S, S, 3) RGB in [0, 1] -> calibrated score (1,) and map (S, S).
 
-    The calibrated map at the working size is F C F^T, with F (S, r) the detector's
-    expansion matrices side by side (`algorithms.export`) and C the core: each small map
-    calibrated, on the diagonal. Calibration is affine and every row of F sums to one, so
-    calibrating the small maps first is the same as calibrating the map.
+    The calibrated map is F C F^T, with F (S, r) the detector's expansion matrices side by
+    side (`algorithms.export`) and C the core (r, r): each small map calibrated, on the
+    diagonal. Calibration is affine and every row of F sums to one, so calibrating the small
+    maps first is the same as calibrating the map.
     """
 
     def __init__(self, detector: Detector):
@@ -72,25 +73,21 @@ class CalibratedGraph(nn.Module):
         for name in ("image_threshold", "image_scale", "map_threshold", "map_scale"):
             self.register_buffer(name, getattr(detector, name).detach().cpu().float().clone())
         self.sides = list(self.model.maps.grids)
-
-    @property
-    def factors(self) -> torch.Tensor:
-        """(S, r): the expansion matrices of the small maps, side by side."""
-        return torch.cat(self.model.maps.factors, dim=1)
+        self.register_buffer("factors", torch.cat(self.model.maps.factors, dim=1))  # (S, r)
 
     def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = image.permute(2, 0, 1).unsqueeze(0).float() / 255.0  # (1, 3, S, S) in [0, 1]
+        x = image.permute(2, 0, 1).unsqueeze(0)  # (1, 3, S, S) in [0, 1]
         scores, terms = self.model(x)  # (1,) raw, small raw maps (1, h_i, h_i)
         scores = 0.5 + 0.5 * (scores - self.image_threshold) / self.image_scale
         gain = 0.5 / self.map_scale  # calibrated = base + gain * raw
         base = 0.5 - gain * self.map_threshold + gain * self.model.offset
         total, blocks, start = sum(self.sides), [], 0
-        for term, side in zip(terms, self.sides):  # each on the diagonal of (1, r, r)
-            calibrated = gain * term + base / len(terms)
+        for term, side in zip(terms, self.sides):  # each on the diagonal of (r, r)
+            calibrated = gain * term[0] + base / len(terms)
             blocks.append(F.pad(calibrated, (start, total - start - side, start, total - start - side)))
             start += side
-        core = blocks[0] if len(blocks) == 1 else torch.stack(blocks).sum(0)
-        return scores, core
+        core = blocks[0] if len(blocks) == 1 else torch.stack(blocks).sum(0)  # (r, r)
+        return scores, self.factors @ core @ self.factors.T  # (S, S)
 
 
 def export_recipe(detector: Detector, out: str | Path, images: Sequence[np.ndarray] = (),
@@ -129,7 +126,7 @@ def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
     recipe = recipe_record(detector, source, version)
     session = make_session(graph, settings)
     exported = ExportedModel(out, recipe, session, list(session.get_providers()))
-    probes = probe_images(detector.config.image_size)
+    probes = probe_images(exported.probe_side)
     all_images = [*images, *probes]
     all_names = [*(names or [f"image {i}" for i in range(len(images))]),
                  *(f"probe {p.shape[0]}x{p.shape[1]}" for p in probes)]
@@ -151,10 +148,10 @@ def _export_on_cpu(detector: Detector, out: Path, images: Sequence[np.ndarray],
 
 
 def build_graph(detector: Detector) -> bytes:
-    """Trace the calibrated inference and append the expansion to the original size."""
+    """Trace the calibrated inference of one model input."""
     size = detector.config.image_size
     module = CalibratedGraph(detector).eval()
-    example = torch.zeros(size, size, 3, dtype=torch.uint8)
+    example = torch.zeros(size, size, 3, dtype=torch.float32)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated in favour of the dynamo one, which needs
@@ -162,59 +159,15 @@ def build_graph(detector: Detector) -> bytes:
         warnings.simplefilter("ignore")
         try:
             torch.onnx.export(module, (example,), buffer, input_names=["image"],
-                              output_names=["score", "core"], opset_version=OPSET,
+                              output_names=["score", "map"], opset_version=OPSET,
                               dynamo=False, do_constant_folding=True)
         except Exception as exc:  # noqa: BLE001 - the exporter's messages run to pages
             first_line = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
             raise ExportError(f"the {detector.name} model could not be traced to ONNX "
                               f"({first_line})") from exc
-        factors = module.factors.numpy()
     model = onnx.load_from_string(buffer.getvalue())
-    _append_expansion(model, factors)
     onnx.checker.check_model(model)
     return model.SerializeToString()
-
-
-def _append_expansion(model: onnx.ModelProto, factors: np.ndarray) -> None:
-    """core (1, r, r) -> map (H, W) = (R_H F) C (R_W F)^T, H and W from the int64 input `size`.
-
-    R_H F is F resized along its rows to H: Resize in `pytorch_half_pixel` linear mode is
-    what F.interpolate(bilinear, align_corners=False) exports to, so the map matches
-    `algorithms.tensors.resize_maps` of the working-size map, and the columns, at their own
-    size, stay as they are. The map is never formed at the working size.
-    """
-    graph = model.graph
-    side, rank = factors.shape  # (S, r)
-    graph.input.append(helper.make_tensor_value_info("size", TensorProto.INT64, [2]))
-    graph.initializer.extend([
-        numpy_helper.from_array(factors.reshape(1, 1, side, rank).astype(np.float32), "factors"),
-        helper.make_tensor("factor_lead", TensorProto.INT64, [2], [1, 1]),
-        helper.make_tensor("factor_rank", TensorProto.INT64, [1], [rank]),
-        helper.make_tensor("height_at", TensorProto.INT64, [1], [0]),
-        helper.make_tensor("width_at", TensorProto.INT64, [1], [1]),
-        helper.make_tensor("core_shape", TensorProto.INT64, [2], [rank, rank]),
-    ])
-    nodes = [helper.make_node("Reshape", ["core", "core_shape"], ["core_2d"])]
-    for axis, at in (("rows", "height_at"), ("columns", "width_at")):
-        nodes += [
-            helper.make_node("Gather", ["size", at], [f"{axis}_length"], axis=0),  # (1,)
-            helper.make_node("Concat", ["factor_lead", f"{axis}_length", "factor_rank"],
-                             [f"{axis}_sizes"], axis=0),
-            helper.make_node("Resize", ["factors", "", "", f"{axis}_sizes"], [f"{axis}_4d"],
-                             mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
-            helper.make_node("Concat", [f"{axis}_length", "factor_rank"], [f"{axis}_shape"], axis=0),
-            helper.make_node("Reshape", [f"{axis}_4d", f"{axis}_shape"], [f"{axis}_factors"]),
-        ]
-    nodes += [
-        helper.make_node("MatMul", ["rows_factors", "core_2d"], ["rows_core"]),  # (H, r)
-        helper.make_node("Transpose", ["columns_factors"], ["columns_t"], perm=[1, 0]),  # (r, W)
-        helper.make_node("MatMul", ["rows_core", "columns_t"], ["map"]),  # (H, W)
-    ]
-    graph.node.extend(nodes)
-    kept = [output for output in graph.output if output.name != "core"]
-    del graph.output[:]
-    graph.output.extend(kept)
-    graph.output.append(helper.make_tensor_value_info("map", TensorProto.FLOAT, ["height", "width"]))
 
 
 def recipe_record(detector: Detector, source: Path | None, version=None) -> dict:
@@ -228,6 +181,8 @@ def recipe_record(detector: Detector, source: Path | None, version=None) -> dict
         "backbone": detector.config.backbone,
         "image_size": detector.config.image_size,
         "config": json.loads(json.dumps(asdict(detector.config), default=str)),
+        # How images become model inputs and maps come back (see algorithms.geometry).
+        "geometry": asdict(Geometry.of(detector.config)),
         "calibration": {name: float(getattr(detector, name)) for name in
                         ("image_threshold", "image_scale", "map_threshold", "map_scale")},
         "threshold": float(detector.threshold),
@@ -235,9 +190,11 @@ def recipe_record(detector: Detector, source: Path | None, version=None) -> dict
         "roi": None,
         "recipe_version": 1,
         "meta": meta,
-        "graph": {"opset": OPSET, "inputs": {"image": "uint8 (S, S, 3) RGB at image_size",
-                                              "size": "int64 (2,) original height, width"},
-                  "outputs": {"score": "float32 (1,) calibrated", "map": "float32 (H, W) calibrated"}},
+        "graph": {"opset": OPSET,
+                  "inputs": {"image": "float32 (S, S, 3) RGB in [0, 1]: one model input of the "
+                                      "geometry"},
+                  "outputs": {"score": "float32 (1,) calibrated",
+                              "map": "float32 (S, S) calibrated, stitched by the geometry"}},
         "exported_with": {"torch": torch.__version__, "onnx": onnx.__version__},
     }
     if version is not None:

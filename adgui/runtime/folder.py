@@ -2,7 +2,8 @@
 
     DIR/manifest.json   format, version, and the SHA-256 of every other file
     DIR/recipe.json     detector, calibration, threshold, ROI, metadata, parity figures
-    DIR/model.onnx      the whole inference: uint8 image in, calibrated score and map out
+    DIR/model.onnx      the inference of one model input: float32 RGB in, calibrated score and
+                        map out (version 1: uint8 image and its size in, map at that size)
     DIR/probes.npz      the torch model's scores and maps on fixed test patterns, which
                         loading runs again to check the runtime at hand (a GPU provider,
                         another ONNX Runtime version) still gives the same results
@@ -27,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "adgui-exported-recipe"
-VERSION = 1
+VERSION = 2  # 2: the graph takes one float32 model input of the recipe's geometry
 MANIFEST = "manifest.json"
 RECIPE = "recipe.json"
 GRAPH = "model.onnx"

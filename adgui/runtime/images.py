@@ -1,39 +1,44 @@
-"""Images into the exported graph: the same OpenCV resize as the torch path, without torch.
+"""Images into the exported graph: the torch path's own geometry, without torch.
 
-The graph takes the image already at the recipe's working size. The shrink stays outside
-it on purpose: OpenCV's area filter (what `algorithms.tensors.resize_rgb` uses, and what
-the model was trained and calibrated on) has no exact ONNX counterpart, and an approximate
-one would move scores by more than the parity tolerance. A test keeps the two copies equal.
+The graph takes one model input: a square of the recipe's input size, float32 RGB in
+[0, 1]. Cutting the image into those inputs (scaled to its working size with OpenCV's area
+filter, padded or squeezed, tiled) and stitching the inputs' maps back at the image's own
+size happen outside the graph, in `algorithms.geometry` (numpy and OpenCV only), the same
+functions the torch path calls: the area filter has no exact ONNX counterpart, and one
+copy of the arithmetic on both paths is what keeps them within the parity tolerances.
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
+from algorithms.geometry import Geometry, model_inputs
 
-def resize_rgb(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize an RGB uint8 image to size x size; area averaging when shrinking avoids aliasing."""
-    height, width = image.shape[:2]
-    if (height, width) == (size, size):
-        return image
-    shrinking = height * width > size * size
-    interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=interpolation)
+IMAGE_TYPES = (np.uint8, np.uint16, np.float32)
 
 
-def graph_input(image: np.ndarray, size: int) -> np.ndarray:
-    """An 8-bit RGB (H, W, 3) or mono (H, W) image -> contiguous uint8 (size, size, 3)."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+def check_image(image: np.ndarray) -> np.ndarray:
+    """An image the runtime takes, mono (H, W) or RGB (H, W, 3): uint8, uint16 (with its bit
+    depth) or float32 in [0, 1]; anything else is refused with what was given."""
+    if not isinstance(image, np.ndarray) or image.dtype not in IMAGE_TYPES:
         kind = image.dtype if isinstance(image, np.ndarray) else type(image).__name__
-        raise ValueError(f"an exported recipe inspects 8-bit images; got {kind}")
+        raise ValueError(f"an exported recipe inspects 8-bit, 16-bit or float32 images in "
+                         f"[0, 1]; got {kind}")
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"expected an RGB (H, W, 3) or mono (H, W) image; got shape {image.shape}")
-    resized = resize_rgb(image, size)
-    if resized.ndim == 2:  # mono: replicated to three channels after resizing, as for torch
-        resized = np.repeat(resized[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(resized)
+    return image
+
+
+def legacy_graph_input(image: np.ndarray, size: int) -> np.ndarray:
+    """The input of a graph exported before the geometry: the 8-bit image squeezed to
+    (size, size, 3) uint8. Made by the same resize as the torch path's; scaling its [0, 1]
+    values back by 255 gives the resized bytes exactly."""
+    if image.dtype != np.uint8:
+        raise ValueError("this recipe was exported by an earlier adgui and inspects 8-bit "
+                         "images only; export it again to inspect 16-bit or float images")
+    inputs, _ = model_inputs(image, Geometry(image_size=size, fit_mode="squeeze"))
+    return np.ascontiguousarray(np.rint(inputs[0] * 255.0).astype(np.uint8))  # (S, S, 3)
 
 
 def probe_images(size: int) -> list[np.ndarray]:

@@ -17,6 +17,10 @@ class ParityError(RuntimeError):
                          f"(score {SCORE_TOLERANCE:g}, map {MAP_TOLERANCE:g}): {report.summary()}")
         self.report = report
 
+    def __reduce__(self):
+        # Rebuilt from its report where it crosses processes (the bench's worker process).
+        return type(self), (self.report,)
+
 
 @dataclass
 class ParityReport:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from algorithms.geometry import Geometry, image_score, model_inputs, stitch
+
 from .folder import ExportFolderError, ExportedFiles, read_exported
-from .images import graph_input, probe_images
+from .images import check_image, legacy_graph_input, probe_images
 from .parity import ParityReport
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -36,21 +38,52 @@ class ExportedModel:
     providers: list[str] = field(default_factory=list)
     self_check: ParityReport | None = None  # this runtime against the torch model, on loading
 
+    def __post_init__(self) -> None:
+        # Graphs exported before the geometry take uint8 (S, S, 3) and the image's size, and
+        # give the map at that size; they keep working exactly as they were checked.
+        self.legacy = any(item.name == "size" for item in self.session.get_inputs())
+        self.geometry = (Geometry(image_size=self.image_size, fit_mode="squeeze") if self.legacy
+                         else Geometry.of(self.recipe.get("geometry") or self.recipe["config"]))
+
     @property
     def image_size(self) -> int:
         return int(self.recipe["image_size"])
 
-    def predict(self, image: np.ndarray) -> tuple[float, np.ndarray]:
-        """One 8-bit RGB image -> calibrated score and (H, W) float32 map at its own size."""
-        resized = graph_input(image, self.image_size)
-        size = np.asarray(image.shape[:2], dtype=np.int64)
-        score, anomaly_map = self.session.run(None, {"image": resized, "size": size})
-        return float(score[0]), anomaly_map
+    @property
+    def bit_depth(self) -> int | None:
+        """What the recipe's 16-bit images hold (recorded at training), if it says."""
+        return self.recipe.get("meta", {}).get("bit_depth")
 
-    def run_resized(self, resized: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The graph alone on an image already at the working size (for timing)."""
-        size = np.asarray(resized.shape[:2], dtype=np.int64)
-        return tuple(self.session.run(None, {"image": resized, "size": size}))
+    @property
+    def probe_side(self) -> int:
+        """The side the test patterns are made at: tiled recipes get patterns that tile."""
+        return max(self.geometry.image_size, self.geometry.working_side)
+
+    def predict(self, image: np.ndarray, bit_depth: int | None = None) -> tuple[float, np.ndarray]:
+        """One image (mono or RGB; uint8, uint16 of `bit_depth` bits (default: the recipe's),
+        or float32 in [0, 1]) -> calibrated score and (H, W) float32 map at its own size.
+
+        The graph runs once per model input of the recipe's geometry, and the maps are
+        stitched by the torch path's own function."""
+        image = check_image(image)
+        if self.legacy:
+            size = np.asarray(image.shape[:2], dtype=np.int64)
+            graph_input = legacy_graph_input(image, self.image_size)
+            score, anomaly_map = self.session.run(None, {"image": graph_input, "size": size})
+            return float(score[0]), anomaly_map
+        inputs, layout = model_inputs(image, self.geometry, bit_depth or self.bit_depth or 16)
+        scores, maps = self.run_inputs(inputs)
+        return image_score(scores), stitch(maps, layout)
+
+    def run_inputs(self, inputs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The graph alone on model inputs (T, S, S, 3) float32: calibrated scores (T,) and
+        maps (T, S, S)."""
+        scores = np.empty(len(inputs), dtype=np.float32)
+        maps = np.empty(inputs.shape[:3], dtype=np.float32)
+        for index, model_input in enumerate(inputs):
+            score, maps[index] = self.session.run(None, {"image": model_input})
+            scores[index] = score[0]
+        return scores, maps
 
     def describe_device(self) -> str:
         provider = self.providers[0] if self.providers else "CPUExecutionProvider"
@@ -87,7 +120,7 @@ def _open_checked(files: ExportedFiles, settings: RuntimeSettings) -> ExportedMo
     report = ParityReport()
     threshold = float(files.recipe["threshold"])
     stored_scores = files.probes.get("scores", np.empty(0))
-    for index, image in enumerate(probe_images(model.image_size)):
+    for index, image in enumerate(probe_images(model.probe_side)):
         stored_map = files.probes.get(f"map_{index}")
         if index >= len(stored_scores) or stored_map is None:
             raise ExportFolderError(f"{files.path.name}: the stored test results are incomplete")

@@ -91,6 +91,8 @@ class Frame:
     part_id: str  # file name, or the source's frame / trigger number
     source: str  # what the records call the source ("pylon:0815-0000", "folder:bottle")
     bit_depth: int = 8  # significant bits per sample: 8, 10, 12 or 16
+    # False for a 16-bit file, whose real depth the file does not say: the recipe's applies.
+    depth_known: bool = True
     trigger_time: float | None = None  # time.time() when the part's trigger was issued or seen
     acquired_time: float = field(default_factory=time.time)  # when the frame was in hand
     run_id: int = 0  # which start of the stream it belongs to; the station ignores older runs

@@ -79,7 +79,7 @@ class FolderSource(Source):
         except ImageError as error:
             error.part_id = part_id
             raise
-        return Frame(image, part_id, self.name, bit_depth)
+        return Frame(image, part_id, self.name, bit_depth, depth_known=bit_depth == 8)
 
     def count(self) -> int:
         return len(self._paths or ())
