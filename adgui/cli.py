@@ -26,7 +26,8 @@ import sys
 import time
 from pathlib import Path
 
-from .geometry_options import add_geometry_options, first_image_shape, geometry_overrides
+from .geometry_options import (add_geometry_options, first_image_shape, geometry_overrides,
+                               model_input_size)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Sub-commands that run the detectors themselves: the station build (no torch) has none of them.
@@ -344,11 +345,9 @@ def _overrides(args) -> dict:
 
 def _training_overrides(args, preset: str) -> dict:
     """--set and --backbone's settings, then the input geometry's (--smallest-defect ...)."""
-    from algorithms import make_config
-
     overrides = _overrides(args)
     geometry, sentence = geometry_overrides(
-        args, lambda: make_config(args.detector, preset, **overrides).image_size,
+        args, lambda: model_input_size(args.detector, preset, overrides),
         lambda: first_image_shape(args.data))
     if sentence:
         print(f"geometry: {sentence}", file=sys.stderr)

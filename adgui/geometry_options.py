@@ -6,7 +6,8 @@
 
 With --smallest-defect, the working resolution and tiling are proposed from the size of the
 first training image (algorithms.geometry_advice); --working-side and --fit override the
-proposal. The result is a set of detector settings, passed like any `--set KEY=VALUE`.
+proposal. The result is a set of detector settings, passed like any `--set KEY=VALUE`. The
+training dialog asks the same questions and uses the same helpers.
 """
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ import argparse
 import re
 from pathlib import Path
 from typing import Callable
+
+# Pure Python (no torch): the window's training dialog takes these from here.
+from algorithms.geometry_advice import Proposal, defect_in_pixels, describe_geometry, propose_geometry
+
+__all__ = ["Proposal", "add_geometry_options", "defect_in_pixels", "defect_size",
+           "describe_geometry", "first_image_shape", "geometry_overrides", "model_input_size",
+           "propose_geometry"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(px|mm)?\s*$", re.IGNORECASE)
 
@@ -63,8 +71,6 @@ def geometry_overrides(args, image_size: Callable[[], int], image_shape: Callabl
     """The detector settings the geometry options ask for, and a sentence on the choice ("" when
     none was given). `image_size` gives the model's input side, `image_shape` the (height, width)
     of a training image: each is asked for only when needed."""
-    from algorithms.geometry_advice import defect_in_pixels, describe_geometry, propose_geometry
-
     if args.mm_per_px is not None and (args.smallest_defect is None
                                        or args.smallest_defect[1] != "mm"):
         raise ValueError("--mm-per-px converts a --smallest-defect given in mm, e.g. "
@@ -88,7 +94,14 @@ def geometry_overrides(args, image_size: Callable[[], int], image_shape: Callabl
         chosen["working_side"] = proposal.working_side
     declared = f"{size:g} mm at {args.mm_per_px:g} mm/px = " if unit == "mm" else ""
     return chosen, (f"smallest defect {declared}{defect_px:g} px, images of {width} x {height} "
-                    f"px: {proposal.explanation}")
+                    f"px. {proposal.explanation}")
+
+
+def model_input_size(detector: str, preset: str, overrides: dict) -> int:
+    """The square input side of the detector's config with these settings (loads the detectors)."""
+    from algorithms import make_config
+
+    return make_config(detector, preset, **overrides).image_size
 
 
 def first_image_shape(data: Path) -> tuple[int, int]:

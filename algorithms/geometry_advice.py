@@ -104,26 +104,27 @@ def defect_in_pixels(size: float, unit: str = "px", mm_per_px: float | None = No
 def _explain(proposal: Proposal, height: int, width: int, scale: float, grid_stride: int) -> str:
     size = proposal.image_size
     if proposal.working_side:
-        where = f"at {proposal.working_side} px in {proposal.tiles} tiles of {size} px"
-        cost = f" (about {proposal.tiles}x the model time of one {size} px input)"
+        native = " (the image's own resolution)" if proposal.working_side >= max(height, width) else ""
+        where = (f"Working at {proposal.working_side} px{native} in {proposal.tiles} tiles of "
+                 f"{size} px (about {proposal.tiles}x the model time of one input)")
     else:
-        where, cost = f"with the whole {width} x {height} image at {size} px", ""
+        where = f"The whole image at {size} px"
     if proposal.fit_mode == "squeeze":
         where += ", stretched to a square"
     finest = MIN_CELLS * grid_stride / scale  # the smallest defect this geometry reaches, px
     if proposal.smallest_defect_px <= 0:
-        return (f"No smallest defect declared: working {where}{cost}, defects smaller than "
-                f"about {finest:.0f} px may be missed.")
-    defect = f"A defect of {_number(proposal.smallest_defect_px)} px"
-    spans = f"{proposal.cells:.2f} of a feature cell ({grid_stride} px at the model's input)"
+        return (f"{where}: defects smaller than about {finest:.0f} px may be missed (declare the "
+                f"smallest defect to size the working resolution).")
+    spans = (f"a defect of {_number(proposal.smallest_defect_px)} px spans {proposal.cells:.2f} "
+             f"of a feature cell ({grid_stride} px at the model's input)")
     if proposal.cells + 1e-9 >= MIN_CELLS:
-        return f"{defect} spans {spans} {where}{cost}."
-    if scale >= 1.0:
-        return (f"{defect} spans only {spans} even {where}, the image's own resolution or "
-                f"more: defects under about {finest:.0f} px may be missed.")
+        return f"{where}: {spans}; it needs {MIN_CELLS:g}."
+    if scale >= 1.0:  # no finer grid to be had: enlarging adds no detail
+        return (f"{where}: {spans}, less than the {MIN_CELLS:g} it needs; defects under about "
+                f"{finest:.0f} px may be missed.")
     needed = _needed_side(max(height, width), proposal.smallest_defect_px, grid_stride)
-    return (f"{defect} spans only {spans} {where}{cost}; it needs {MIN_CELLS}: working at "
-            f"{needed} px would give it that.")
+    return (f"{where}: {spans}, less than the {MIN_CELLS:g} it needs; working at {needed} px "
+            f"would give it that.")
 
 
 def _needed_side(long_side: int, defect_px: float, grid_stride: int) -> int:

@@ -13,7 +13,7 @@ def test_a_coarse_defect_keeps_the_whole_image_at_the_input_size():
     proposal = propose_geometry(900, 900, 20)
     assert (proposal.working_side, proposal.tiles, proposal.fit_mode) == (0, 1, "pad")
     assert proposal.cells == pytest.approx(20 * 256 / 900 / 8)
-    assert "whole 900 x 900 image at 256 px" in proposal.explanation
+    assert proposal.explanation.startswith("The whole image at 256 px: a defect of 20 px spans 0.71")
 
 
 def test_a_small_defect_gets_the_smallest_working_side_that_spans_half_a_cell():
@@ -46,7 +46,7 @@ def test_never_above_the_image_own_resolution():
 def test_not_declared_means_the_whole_image_and_says_what_it_reaches():
     proposal = propose_geometry(900, 900, 0)
     assert (proposal.working_side, proposal.tiles, proposal.smallest_defect_px) == (0, 1, 0.0)
-    assert "No smallest defect declared" in proposal.explanation
+    assert "declare the smallest defect" in proposal.explanation
     assert f"about {4 * 900 / 256:.0f} px" in proposal.explanation
 
 
