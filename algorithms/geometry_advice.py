@@ -122,7 +122,12 @@ def _explain(proposal: Proposal, height: int, width: int, scale: float, grid_str
     if scale >= 1.0:  # no finer grid to be had: enlarging adds no detail
         return (f"{where}: {spans}, less than the {MIN_CELLS:g} it needs; defects under about "
                 f"{finest:.0f} px may be missed.")
-    needed = _needed_side(max(height, width), proposal.smallest_defect_px, grid_stride)
+    long_side = max(height, width)
+    needed = _needed_side(long_side, proposal.smallest_defect_px, grid_stride)
+    at_most = proposal.smallest_defect_px * needed / long_side / grid_stride
+    if at_most + 1e-9 < MIN_CELLS:  # even the image's own resolution is too coarse
+        return (f"{where}: {spans}, less than the {MIN_CELLS:g} it needs; even the image's own "
+                f"{needed} px would give it only {at_most:.2f}.")
     return (f"{where}: {spans}, less than the {MIN_CELLS:g} it needs; working at {needed} px "
             f"would give it that.")
 

@@ -58,6 +58,8 @@ def test_aspect_ratio_kept_tiles_follow_the_long_and_short_side():
 
 
 def test_an_overridden_working_side_is_described_honestly():
+    coarse = describe_geometry(512, 512, 3, working_side=300)
+    assert "even the image's own 512 px would give it only 0.38" in coarse.explanation
     low = describe_geometry(900, 900, 6, working_side=450)
     assert low.cells < MIN_CELLS and "working at 600 px would give it that" in low.explanation
     squeezed = describe_geometry(300, 1280, 0, working_side=512, fit_mode="squeeze")

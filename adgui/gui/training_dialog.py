@@ -183,7 +183,8 @@ class TrainingDialog(QDialog):
         self.working_side = QSpinBox(minimum=0, maximum=20_000, singleStep=32, suffix=" px",
                                      specialValueText="as proposed")
         self.working_side.setToolTip("Long side the image is scaled to before it is cut into "
-                                     "tiles; at most the model's input size means no tiles")
+                                     "tiles; at most the model's input size means no tiles; "
+                                     "0 goes back to the proposal")
         self.geometry_text = QLabel(wordWrap=True, objectName="hint")
         self.geometry_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._proposal: Proposal | None = None
