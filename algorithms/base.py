@@ -91,11 +91,19 @@ class DetectorConfig:
     backbone: str = DEFAULT_BACKBONE
     weights: str = "imagenet"  # "imagenet" (offline), "none" (random, for tests) or a file path
     image_size: int = 256  # square input side; maps come back at each image's own size
+    # Input geometry (algorithms/geometry.py): "pad" keeps the aspect ratio (the long side
+    # scaled to fit, the rest padded), "squeeze" stretches to a square as the first models did.
+    fit_mode: str = "pad"
+    # Long side (px) the image is scaled to before it is cut into overlapping tiles of
+    # image_size; 0 = no tiles, the whole image is one input.
+    working_side: int = 0
+    tile_overlap: float = 0.25  # share of image_size that neighbouring tiles overlap
+    smallest_defect_px: float = 0.0  # declared by the engineer, in original pixels; 0 = not said
     holdout_fraction: float = 0.1  # good images kept out of training to calibrate the threshold
     batch_size: int = 16
     seed: int = 0
     # Settings added after models were saved without them: the value those models were fitted with.
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {}
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {"fit_mode": "squeeze", "working_side": 0}
 
 
 @dataclass

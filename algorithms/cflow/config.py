@@ -31,7 +31,8 @@ class CflowConfig(DetectorConfig):
     max_steps: int = 48000
     warmup_fraction: float = 0.08  # paper: linear warm-up from lr / 10 over 2 of 25 meta-epochs
     final_lr_factor: float = 1e-3  # paper: cosine decay to lr * 0.1 ** 3
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {"min_steps": 0, "max_steps": 0}
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {**DetectorConfig.SAVED_BEFORE, "min_steps": 0,
+                                                  "max_steps": 0}
 
 
 

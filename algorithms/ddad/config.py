@@ -63,7 +63,8 @@ class DdadConfig(DetectorConfig):
     # Good training images whose maxima of D_f and D_p fix the map's weighting (the paper
     # takes them over the test set, which a live frame does not have).
     weighting_images: int = 32
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {"min_steps": 0, "max_steps": 0}
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {**DetectorConfig.SAVED_BEFORE, "min_steps": 0,
+                                                  "max_steps": 0}
 
 
 # Seconds on a CPU, for tests.

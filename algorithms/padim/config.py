@@ -19,7 +19,8 @@ class PadimConfig(DetectorConfig):
     # measured 1.000 / 0.985 image / pixel AUROC against 0.999 / 0.984 at stride 4, with a
     # quarter of the Gaussians (latency and model file). 4 gives the paper's grid.
     grid_stride: int = 8
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {"grid_stride": 4}  # older files: the paper's grid
+    # Older files: the paper's grid.
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {**DetectorConfig.SAVED_BEFORE, "grid_stride": 4}
     covariance_epsilon: float = 0.01  # paper: Sigma + 0.01 I keeps the covariance invertible
     blur_sigma: float = 4.0  # paper: Gaussian filter with sigma 4 on the upsampled map
 

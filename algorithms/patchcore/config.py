@@ -20,7 +20,7 @@ class PatchcoreConfig(DetectorConfig):
     neighbourhood: int = 3  # paper: p = 3, local average over each patch's neighbourhood
     reweight_neighbors: int = 9  # paper: b = 9 bank neighbours in the score's reweighting
     blur_sigma: float = 4.0  # paper: Gaussian smoothing with sigma 4
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {"coreset_chunk": 0}
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {**DetectorConfig.SAVED_BEFORE, "coreset_chunk": 0}
 
 
 FAST = dict(image_size=64, coreset_ratio=0.25)  # seconds on a CPU, for tests
