@@ -10,24 +10,24 @@ from algorithms.geometry_advice import (MIN_CELLS, Proposal, defect_in_pixels, d
 
 
 def test_a_coarse_defect_keeps_the_whole_image_at_the_input_size():
-    proposal = propose_geometry(900, 900, 20)
+    proposal = propose_geometry(900, 900, 40)
     assert (proposal.working_side, proposal.tiles, proposal.fit_mode) == (0, 1, "pad")
-    assert proposal.cells == pytest.approx(20 * 256 / 900 / 8)
-    assert proposal.explanation.startswith("The whole image at 256 px: a defect of 20 px spans 0.71")
+    assert proposal.cells == pytest.approx(40 * 256 / 900 / 8)
+    assert proposal.explanation.startswith("The whole image at 256 px: a defect of 40 px spans 1.42")
 
 
-def test_a_small_defect_gets_the_smallest_working_side_that_spans_half_a_cell():
-    proposal = propose_geometry(900, 900, 6)
-    # 6 px must become 4 px (half of an 8 px cell): a scale of 2/3, 600 px on the long side.
+def test_a_small_defect_gets_the_smallest_working_side_that_spans_a_cell():
+    proposal = propose_geometry(900, 900, 12)
+    # 12 px must become 8 px (one cell): a scale of 2/3, 600 px on the long side.
     assert proposal.working_side == 600
     assert proposal.cells == pytest.approx(MIN_CELLS)
     assert proposal.tiles == 9  # 3 x 3 tiles of 256 px, 192 px apart, cover 600 px
     assert "600 px in 9 tiles of 256 px" in proposal.explanation
 
 
-@pytest.mark.parametrize("height, width, defect", [(900, 900, 5), (300, 1280, 7), (2000, 1500, 9),
-                                                   (630, 100, 4.5), (512, 512, 7)])
-def test_the_proposal_is_the_smallest_grid_side_that_reaches_half_a_cell(height, width, defect):
+@pytest.mark.parametrize("height, width, defect", [(900, 900, 10), (300, 1280, 14), (2000, 1500, 18),
+                                                   (630, 100, 9), (512, 512, 14)])
+def test_the_proposal_is_the_smallest_grid_side_that_reaches_a_cell(height, width, defect):
     proposal = propose_geometry(height, width, defect)
     assert proposal.working_side > 256 and proposal.working_side % 8 == 0
     assert proposal.cells >= MIN_CELLS
@@ -38,7 +38,7 @@ def test_the_proposal_is_the_smallest_grid_side_that_reaches_half_a_cell(height,
 def test_never_above_the_image_own_resolution():
     proposal = propose_geometry(900, 900, 2)  # would need 2x: enlarging adds no detail
     assert proposal.working_side == 900 and proposal.cells == pytest.approx(0.25)
-    assert "may be missed" in proposal.explanation and "under about 4 px" in proposal.explanation
+    assert "may be missed" in proposal.explanation and "under about 8 px" in proposal.explanation
     small = propose_geometry(120, 200, 1)  # smaller than one input: whole, never tiled
     assert (small.working_side, small.tiles) == (0, 1)
 
@@ -47,7 +47,7 @@ def test_not_declared_means_the_whole_image_and_says_what_it_reaches():
     proposal = propose_geometry(900, 900, 0)
     assert (proposal.working_side, proposal.tiles, proposal.smallest_defect_px) == (0, 1, 0.0)
     assert "declare the smallest defect" in proposal.explanation
-    assert f"about {4 * 900 / 256:.0f} px" in proposal.explanation
+    assert f"about {8 * 900 / 256:.0f} px" in proposal.explanation
 
 
 def test_aspect_ratio_kept_tiles_follow_the_long_and_short_side():
@@ -60,19 +60,19 @@ def test_aspect_ratio_kept_tiles_follow_the_long_and_short_side():
 def test_an_overridden_working_side_is_described_honestly():
     coarse = describe_geometry(512, 512, 3, working_side=300)
     assert "even the image's own 512 px would give it only 0.38" in coarse.explanation
-    low = describe_geometry(900, 900, 6, working_side=450)
+    low = describe_geometry(900, 900, 12, working_side=450)
     assert low.cells < MIN_CELLS and "working at 600 px would give it that" in low.explanation
     squeezed = describe_geometry(300, 1280, 0, working_side=512, fit_mode="squeeze")
     assert squeezed.tiles == 9 and "stretched to a square" in squeezed.explanation
-    assert describe_geometry(900, 900, 6, working_side=200).working_side == 0, \
+    assert describe_geometry(900, 900, 12, working_side=200).working_side == 0, \
         "a working image no larger than one input is the whole image"
 
 
 def test_config_overrides_are_the_detector_settings():
-    proposal = propose_geometry(900, 900, 6)
+    proposal = propose_geometry(900, 900, 12)
     assert proposal.config_overrides() == {"image_size": 256, "fit_mode": "pad",
                                            "working_side": 600, "tile_overlap": 0.25,
-                                           "smallest_defect_px": 6.0}
+                                           "smallest_defect_px": 12.0}
     assert isinstance(proposal, Proposal)
 
 
@@ -97,7 +97,7 @@ def test_bad_input_gets_a_clear_message(args, message):
 
 def test_tile_count_agrees_with_the_geometry_module():
     geometry = pytest.importorskip("algorithms.geometry")
-    for height, width, defect in [(900, 900, 6), (300, 1280, 4), (2000, 2000, 5), (630, 140, 3)]:
+    for height, width, defect in [(900, 900, 12), (300, 1280, 4), (2000, 2000, 10), (630, 140, 3)]:
         proposal = propose_geometry(height, width, defect)
         settings = geometry.Geometry(image_size=proposal.image_size, fit_mode=proposal.fit_mode,
                                      working_side=proposal.working_side,

@@ -45,27 +45,27 @@ def test_bad_values_are_refused_with_a_message(extra, message, capsys):
 
 
 def test_the_proposal_becomes_detector_settings():
-    settings, sentence = _overrides("--smallest-defect", "6")
+    settings, sentence = _overrides("--smallest-defect", "12")
     assert settings == {"image_size": 256, "fit_mode": "pad", "working_side": 600,
-                        "tile_overlap": 0.25, "smallest_defect_px": 6.0}
+                        "tile_overlap": 0.25, "smallest_defect_px": 12.0}
     assert "images of 900 x 900 px" in sentence and "600 px in 9 tiles of 256 px" in sentence
 
 
 def test_millimetres_are_converted_with_the_scale():
-    settings, sentence = _overrides("--smallest-defect", "0.3mm", "--mm-per-px", "0.05")
-    assert settings["smallest_defect_px"] == pytest.approx(6.0) and settings["working_side"] == 600
-    assert "0.3 mm at 0.05 mm/px = 6 px" in sentence
+    settings, sentence = _overrides("--smallest-defect", "0.6mm", "--mm-per-px", "0.05")
+    assert settings["smallest_defect_px"] == pytest.approx(12.0) and settings["working_side"] == 600
+    assert "0.6 mm at 0.05 mm/px = 12 px" in sentence
     with pytest.raises(ValueError, match="mm per pixel"):
-        _overrides("--smallest-defect", "0.3mm")
+        _overrides("--smallest-defect", "0.6mm")
     with pytest.raises(ValueError, match="given in mm"):
         _overrides("--smallest-defect", "6", "--mm-per-px", "0.05")
 
 
 def test_the_engineer_overrides_the_proposal():
-    settings, sentence = _overrides("--smallest-defect", "6", "--working-side", "450")
-    assert settings["working_side"] == 450 and settings["smallest_defect_px"] == 6.0
+    settings, sentence = _overrides("--smallest-defect", "12", "--working-side", "450")
+    assert settings["working_side"] == 450 and settings["smallest_defect_px"] == 12.0
     assert "working at 600 px would give it that" in sentence
-    settings, _ = _overrides("--smallest-defect", "6", "--fit", "squeeze")
+    settings, _ = _overrides("--smallest-defect", "12", "--fit", "squeeze")
     assert settings["fit_mode"] == "squeeze" and settings["working_side"] == 600
     # Without a declared defect only what was asked for is set, and nothing is read.
     settings, sentence = geometry_overrides(_train_args("--working-side", "512"), _unused, _unused)
@@ -92,10 +92,10 @@ def test_train_passes_the_geometry_read_from_the_first_image(tmp_path, monkeypat
 
     monkeypatch.setattr(training, "train_model", train_model)
     code = main(["train", "--detector", "padim", "--data", str(folder), "--out",
-                 str(tmp_path / "m.adgui"), "--smallest-defect", "8", "--device", "cpu",
+                 str(tmp_path / "m.adgui"), "--smallest-defect", "16", "--device", "cpu",
                  "--preset", "fast"])
     assert code != 0 and "topped before training" in capsys.readouterr().err
-    assert (given["working_side"], given["fit_mode"], given["smallest_defect_px"]) == (640, "pad", 8.0)
+    assert (given["working_side"], given["fit_mode"], given["smallest_defect_px"]) == (640, "pad", 16.0)
     from algorithms import make_config
 
     # The tiles are of the preset's own input size.

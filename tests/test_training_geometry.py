@@ -58,7 +58,7 @@ def test_millimetres_use_the_scale(qtbot, dialog):
 
 
 def test_the_engineer_may_override_the_working_resolution(qtbot, dialog):
-    _type(qtbot, dialog.defect, "5")
+    _type(qtbot, dialog.defect, "10")
     proposed = dialog.proposal.working_side
     _type(qtbot, dialog.working_side, "400")
     assert dialog.geometry_settings()["working_side"] == 400
