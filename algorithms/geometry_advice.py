@@ -100,7 +100,7 @@ def defect_in_pixels(size: float, unit: str = "px", mm_per_px: float | None = No
         raise ValueError(f"smallest defect unit {unit!r}: px or mm")
     if mm_per_px is None or not math.isfinite(mm_per_px) or mm_per_px <= 0:
         raise ValueError("a defect size in mm needs the image scale in mm per pixel (more than 0)")
-    return size / mm_per_px
+    return round(size / mm_per_px, 6)  # 0.3 / 0.05 is 6, not 5.999999999999999
 
 
 def _explain(proposal: Proposal, height: int, width: int, scale: float, grid_stride: int) -> str:

@@ -78,6 +78,7 @@ def test_config_overrides_are_the_detector_settings():
 
 def test_millimetres_need_a_scale():
     assert defect_in_pixels(3, "mm", 0.05) == pytest.approx(60)
+    assert defect_in_pixels(0.3, "mm", 0.05) == 6.0, "stored as declared, not 5.999999999999999"
     assert defect_in_pixels(4.5) == 4.5
     with pytest.raises(ValueError, match="mm per pixel"):
         defect_in_pixels(3, "mm")

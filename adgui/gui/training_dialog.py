@@ -187,6 +187,9 @@ class TrainingDialog(QDialog):
                                      "0 goes back to the proposal")
         self.geometry_text = QLabel(wordWrap=True, objectName="hint")
         self.geometry_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Top-aligned: the form sizes a wrapped label for its narrowest width, and centred
+        # text would float below the field it explains.
+        self.geometry_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._proposal: Proposal | None = None
         self._shapes: dict[str, tuple[int, int] | str] = {}  # folder -> (H, W), or why not
         row = QWidget()
