@@ -26,6 +26,9 @@ import sys
 import time
 from pathlib import Path
 
+from .geometry_options import (add_geometry_options, first_image_shape, geometry_overrides,
+                               model_input_size)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # Sub-commands that run the detectors themselves: the station build (no torch) has none of them.
 TORCH_COMMANDS = ("train", "eval", "export", "bench")
@@ -101,6 +104,7 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
                        help="significant bits in 16-bit image files (e.g. 12 for a 12-bit "
                             "camera's PNGs; default 16); the recipe applies it when inspecting")
     _add_model_options(train)
+    add_geometry_options(train)
     train.set_defaults(handler=_train)
 
     evaluate = commands.add_parser("eval", help="measure a model on a labelled folder")
@@ -117,6 +121,7 @@ def _parser(can_train: bool = True) -> argparse.ArgumentParser:
     evaluate.add_argument("--bit-depth", type=int, choices=range(9, 17), metavar="BITS",
                           help="significant bits in 16-bit image files (default: the recipe's)")
     _add_model_options(evaluate)
+    add_geometry_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     validate = commands.add_parser(
@@ -343,6 +348,17 @@ def _overrides(args) -> dict:
     return values
 
 
+def _training_overrides(args, preset: str) -> dict:
+    """--set and --backbone's settings, then the input geometry's (--smallest-defect ...)."""
+    overrides = _overrides(args)
+    geometry, sentence = geometry_overrides(
+        args, lambda: model_input_size(args.detector, preset, overrides),
+        lambda: first_image_shape(args.data))
+    if sentence:
+        print(f"geometry: {sentence}", file=sys.stderr)
+    return {**overrides, **geometry}
+
+
 def _specs(args):
     """The synthetic defects asked for with --synthetic-defects, or None."""
     if not args.synthetic_defects:
@@ -373,11 +389,12 @@ def _preset(args) -> str:
 def _train(args) -> int:
     from adgui.pipeline.training import train_model
 
-    result = train_model(args.data, args.detector, args.out, preset=_preset(args), device=args.device,
+    preset = _preset(args)
+    result = train_model(args.data, args.detector, args.out, preset=preset, device=args.device,
                          name=args.name, calibration=args.calibration, progress=_progress_printer(),
                          train_images=args.train_images, synthetic_defects=_specs(args),
                          subset=args.subset, subset_seed=args.subset_seed,
-                         bit_depth=args.bit_depth, **_overrides(args))
+                         bit_depth=args.bit_depth, **_training_overrides(args, preset))
     for problem in result.skipped:
         print(f"skipped {problem}", file=sys.stderr)
     print(json.dumps({
@@ -402,15 +419,19 @@ def _evaluate(args) -> int:
     from adgui.pipeline.evaluation import evaluate
     from adgui.pipeline.training import train_model
 
+    if not args.detector and (args.smallest_defect or args.working_side is not None or args.fit):
+        raise ValueError("--smallest-defect, --working-side and --fit choose a training's geometry: "
+                         "use them with --detector (a saved model keeps its own)")
     if args.detector:
         keep = args.save_model
+        preset = _preset(args)
         with tempfile.TemporaryDirectory() as scratch:
             model_path = keep or Path(scratch) / "model.adgui"
-            train_model(args.data, args.detector, model_path, preset=_preset(args), device=args.device,
+            train_model(args.data, args.detector, model_path, preset=preset, device=args.device,
                         progress=_progress_printer("training"), train_images=args.train_images,
                         synthetic_defects=_specs(args), subset=args.subset,
                         subset_seed=args.subset_seed, bit_depth=args.bit_depth,
-                        **_overrides(args))
+                        **_training_overrides(args, preset))
             detector = load_detector(model_path, args.device)
         version = None
     else:

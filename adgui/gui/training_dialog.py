@@ -5,9 +5,12 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
 
+from ..geometry_options import (Proposal, defect_in_pixels, describe_geometry, first_image_shape,
+                                model_input_size, propose_geometry)
 from ..pipeline.catalog import (DETECTOR_DEFAULT, backbone_names, default_preset, detector_names,
                                 device_choices, preset_names)
 from ..pipeline.userdata import recipe_path, safe_recipe_name, unique_recipe_name
@@ -25,7 +28,7 @@ class TrainingDialog(QDialog):
         super().__init__(parent)
         self.may_start: Callable[[], bool] | None = None  # the station's rights check
         self.setWindowTitle("Train a new recipe")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(640)
         self.overrides = dict(overrides or {})  # extra detector settings (tests use tiny models)
         self.worker: TrainWorker | None = None
         self.result = None
@@ -52,6 +55,10 @@ class TrainingDialog(QDialog):
         form.addRow("Preset", self.preset)
         form.addRow("Backbone", self.backbone)
         form.addRow("Device", self.device)
+        form.addRow("Smallest defect to catch", self._defect_row())
+        form.addRow("Working resolution", self.working_side)
+        form.addRow("", self.geometry_text)
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
         self.progress = QProgressBar(minimum=0, maximum=1000, textVisible=True)
         self.progress.setFormat("%p %")
@@ -73,6 +80,10 @@ class TrainingDialog(QDialog):
 
         self.detector.currentTextChanged.connect(self._on_detector)
         self.folder.textChanged.connect(self._suggest_name)
+        for signal in (self.folder.textChanged, self.preset.currentTextChanged,
+                       self.defect.valueChanged, self.defect_unit.currentTextChanged,
+                       self.mm_per_px.valueChanged, self.working_side.valueChanged):
+            signal.connect(self._update_proposal)
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
@@ -81,6 +92,7 @@ class TrainingDialog(QDialog):
         self._on_detector(self.detector.currentText())
         self.folder.setText(folder)
         self._set_running(False)
+        self._update_proposal()
 
     # -- actions -------------------------------------------------------------------------
     def start(self) -> bool:
@@ -99,7 +111,12 @@ class TrainingDialog(QDialog):
             return False
         backbone = self.backbone.currentText().strip()
         chosen = None if backbone in ("", DETECTOR_DEFAULT) else backbone
-        overrides = {"backbone": chosen, **self.overrides}
+        geometry = self.geometry_settings()
+        if geometry is None:
+            self._show_status(f"The input geometry cannot be chosen: {self.geometry_text.text()}",
+                              error=True)
+            return False
+        overrides = {"backbone": chosen, **self.overrides, **geometry}
         job = TrainJob(folder, self.detector.currentText(), str(recipe_path(name)),
                        self.preset.currentText(), self.device.currentText(), name, overrides)
         self.worker = TrainWorker(job, parent=self)
@@ -132,7 +149,8 @@ class TrainingDialog(QDialog):
         skipped = f"; {len(result.skipped)} unreadable images skipped" if result.skipped else ""
         self._show_status(f"Trained on {result.train_images} images in {result.fit_seconds:.1f} s "
                           f"({result.device}){skipped}. Saved as recipe "
-                          f"'{Path(result.model_path).stem}'.{_caught_line(result.synthetic_defects)}")
+                          f"'{Path(result.model_path).stem}'.{_caught_line(result.synthetic_defects)}"
+                          f"{self._declared_line()}")
         self.recipe_trained.emit(str(result.model_path))
 
     def _on_failed(self, text: str) -> None:
@@ -147,6 +165,108 @@ class TrainingDialog(QDialog):
         if worker is not None:
             worker.deleteLater()
         self._set_running(False)
+
+    # -- input geometry ------------------------------------------------------------------
+    def _defect_row(self) -> QWidget:
+        # 0 is "not declared": the whole image at the model's input size, as before.
+        self.defect = QDoubleSpinBox(minimum=0.0, maximum=100_000.0, decimals=2, singleStep=0.5,
+                                     specialValueText="not declared")
+        self.defect.setToolTip("The width of the smallest defect the recipe must catch; it "
+                               "chooses the working resolution and tiling")
+        self.defect.setMinimumWidth(130)
+        self.defect_unit = QComboBox()
+        self.defect_unit.addItems(["px", "mm"])
+        self.mm_per_px = QDoubleSpinBox(minimum=0.0001, maximum=100.0, decimals=4, value=0.05,
+                                        singleStep=0.01, suffix=" mm/px")
+        self.mm_per_px.setToolTip("Image scale: millimetres on the part per image pixel")
+        self.mm_per_px_label = QLabel("scale")
+        self.working_side = QSpinBox(minimum=0, maximum=20_000, singleStep=32, suffix=" px",
+                                     specialValueText="as proposed")
+        self.working_side.setToolTip("Long side the image is scaled to before it is cut into "
+                                     "tiles; at most the model's input size means no tiles; "
+                                     "0 goes back to the proposal")
+        self.geometry_text = QLabel(wordWrap=True, objectName="hint")
+        self.geometry_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Top-aligned: the form sizes a wrapped label for its narrowest width, and centred
+        # text would float below the field it explains.
+        self.geometry_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self._proposal: Proposal | None = None
+        self._shapes: dict[str, tuple[int, int] | str] = {}  # folder -> (H, W), or why not
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.defect, self.defect_unit, self.mm_per_px_label, self.mm_per_px):
+            layout.addWidget(widget)
+        layout.addStretch(1)
+        return row
+
+    @property
+    def proposal(self) -> Proposal | None:
+        """The geometry shown, proposed or as the engineer overrode it (None: cannot tell)."""
+        return self._proposal
+
+    def geometry_settings(self) -> dict | None:
+        """Detector settings for the training request: none when nothing was declared or
+        overridden (the detector's defaults), None when the geometry cannot be worked out."""
+        if self.defect.value() == 0 and self.working_side.value() == 0:
+            return {}
+        if self._proposal is None:
+            return None
+        return self._proposal.config_overrides()
+
+    def _update_proposal(self, *_) -> None:
+        in_mm = self.defect_unit.currentText() == "mm"
+        self.mm_per_px.setVisible(in_mm)
+        self.mm_per_px_label.setVisible(in_mm)
+        self._proposal = None
+        shape = self._image_shape(self.folder.text().strip())
+        if isinstance(shape, str):
+            self.geometry_text.setText(shape)
+            return
+        try:
+            size = model_input_size(self.detector.currentText(), self.preset.currentText(),
+                                    self.overrides)
+            defect = defect_in_pixels(self.defect.value(), self.defect_unit.currentText(),
+                                      self.mm_per_px.value())
+            height, width = shape
+            if self.working_side.value():
+                self._proposal = describe_geometry(height, width, defect,
+                                                   self.working_side.value(), image_size=size)
+            else:
+                self._proposal = propose_geometry(height, width, defect, image_size=size)
+        except (ValueError, KeyError, ImportError) as exc:  # a preset the detector lacks; no torch
+            self.geometry_text.setText(str(exc))
+            return
+        if not self.working_side.value():  # the spin box shows the proposal until overridden
+            proposed = self._proposal.working_side
+            self.working_side.setSpecialValueText(
+                f"as proposed: {proposed} px" if proposed else "as proposed: the whole image")
+        scale = (f"; {self.defect.value():g} mm at {self.mm_per_px.value():g} mm/px is "
+                 f"{defect:.3g} px" if in_mm and defect else "")
+        self.geometry_text.setText(f"Images of {width} x {height} px{scale}. "
+                                   f"{self._proposal.explanation}")
+
+    def _image_shape(self, folder: str) -> tuple[int, int] | str:
+        """(height, width) of the folder's first good image, or why it cannot be read."""
+        if not folder or not Path(folder).is_dir():
+            return "Choose a folder of good images to see the working resolution it needs."
+        if folder not in self._shapes:  # read once per folder: the text changes per keystroke
+            try:
+                self._shapes[folder] = first_image_shape(Path(folder))
+            except ValueError as exc:  # no images, or an unreadable first image
+                self._shapes[folder] = f"The working resolution cannot be proposed: {exc}"
+        return self._shapes[folder]
+
+    def _declared_line(self) -> str:
+        proposal = self._proposal
+        if proposal is None or not (proposal.smallest_defect_px or proposal.working_side):
+            return ""
+        declared = (f"smallest defect {proposal.smallest_defect_px:g} px"
+                    if proposal.smallest_defect_px else "no smallest defect declared")
+        where = (f"working at {proposal.working_side} px in {proposal.tiles} tiles of "
+                 f"{proposal.image_size} px" if proposal.working_side else
+                 f"the whole image at {proposal.image_size} px")
+        return f"\nGeometry: {declared}; {where}."
 
     # -- internals -------------------------------------------------------------------------
     def _on_detector(self, detector: str) -> None:
@@ -170,6 +290,7 @@ class TrainingDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         for widget in (self.folder, self.name, self.detector, self.preset, self.backbone, self.device,
+                       self.defect, self.defect_unit, self.mm_per_px, self.working_side,
                        self.train_button):
             widget.setEnabled(not running)
         self.cancel_button.setEnabled(running)
