@@ -5,7 +5,11 @@ on the loopback, through the whole station (trigger, acquisition, model, record,
 Per part it measures, on one clock (`time.time()`, same machine):
 - trigger_to_result_ms: the client sends the trigger -> the client has the result;
 - verdict_to_client_ms: the station records the verdict -> the client has the result (what
-  the link itself adds).
+  the link itself adds), and its legs: verdict_to_handoff_ms (-> the station hands the record
+  to the output), handoff_to_written_ms (-> the registers hold it / the OPC UA event is
+  raised), written_to_client_ms (-> the client has it: the poll, or the publish and transfer).
+`model_threads` is torch's thread count while the link is open (the station leaves the line a
+core).
 The client runs in a process of its own, as a PLC runs on its own machine (in this process
 it would share the interpreter lock with the station and measure that instead).
 """
@@ -96,12 +100,13 @@ def _with_station(line, inspector, images, parts, measure):
     station = Station(pipeline, SourceSpec("folder", {}, PLC), [output])
     station.open()
     try:
+        threads = _model_threads()  # while the link is open (it leaves the line a core)
         station.start_run()
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
             seen = client.submit(measure, port, parts).result()
     finally:
         station.close()
-    return seen, records.by_sequence, output.timings
+    return seen, records.by_sequence, output.timings, threads
 
 
 def _modbus_parts(port: int, parts: int) -> list[tuple[int, float, float]]:
@@ -115,15 +120,20 @@ def _modbus_parts(port: int, parts: int) -> list[tuple[int, float, float]]:
         raise RuntimeError("the Modbus client could not connect")
 
     def wait_for(register: int, value: int) -> tuple[list[int], float]:
+        """Poll on a fixed 1 ms cycle, as a PLC's task does (a read that takes longer is
+        followed by the next one at once)."""
         deadline = time.monotonic() + 30
+        next_poll = time.monotonic()
         while True:
             values = client.read_holding_registers(0, count=reg.REGISTER_COUNT).registers
             seen = time.time()
             if values[register] == value:
                 return values, seen
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise RuntimeError(f"Modbus register {register} never became {value}")
-            time.sleep(POLL_S)
+            next_poll = max(next_poll + POLL_S, now)
+            time.sleep(max(0.0, next_poll - now))
 
     out = []
     try:
@@ -191,7 +201,14 @@ async def _opcua_client(port: int, parts: int) -> list[tuple[int, float, float]]
     return out
 
 
-def _summary(seen, records, timings: dict[int, dict[str, float]]) -> dict:
+def _model_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def _summary(seen, records, timings: dict[int, dict[str, float]], threads: int | None) -> dict:
     """Medians and 99th percentiles; verdict_to_client split into its legs: verdict ->
     handed to the output -> written (registers set / event raised) -> the client has it."""
     figures: dict[str, list[float]] = {name: [] for name in (
@@ -210,7 +227,7 @@ def _summary(seen, records, timings: dict[int, dict[str, float]]) -> dict:
             figures["verdict_to_handoff_ms"].append((stamps["handed"] - record.verdict_time) * 1000.0)
             figures["handoff_to_written_ms"].append((stamps["written"] - stamps["handed"]) * 1000.0)
             figures["written_to_client_ms"].append((arrived - stamps["written"]) * 1000.0)
-    result: dict = {"parts": len(figures["trigger_to_result_ms"])}
+    result: dict = {"parts": len(figures["trigger_to_result_ms"]), "model_threads": threads}
     for name, values in figures.items():
         result.update(_stats(name, values))
     return result
