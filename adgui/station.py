@@ -474,8 +474,10 @@ def share_cores_with_the_line() -> int | None:
     """While a PLC link is open, torch runs the model on one core fewer than the machine has
     (at least one): the link's loop then finds a core free the moment a verdict is handed
     over, instead of waiting behind the model's threads (which also spin a while after each
-    part). Returns the thread count before, for `leave_the_line`; None if nothing changed
-    (no torch model loaded: ONNX Runtime's threads already sleep when idle)."""
+    part). Torch takes the count per thread, when a thread first runs the model: a run's
+    judging thread started after this call uses it. Returns the count before, for
+    `leave_the_line`; None if nothing changed (no torch model loaded: ONNX Runtime's threads
+    already sleep when idle)."""
     import os
     import sys
 

@@ -15,7 +15,7 @@ from adgui.outputs import OpcUaOutput
 from adgui.outputs.base import Output
 from adgui.outputs.opcua import EVENT_TYPE, NAMESPACE
 
-from line_fakes import free_port, make_station
+from line_fakes import FakeModel, free_port, make_station
 
 
 class LogWatcher(Output):
@@ -80,18 +80,36 @@ def test_the_line_has_each_verdict_before_its_log_line_and_images(tmp_path):
     assert saved_before > 0
 
 
+class ThreadCountingModel(FakeModel):
+    """Notes the threads torch would use for each part, on the thread that judges it."""
+
+    def __init__(self, torch):
+        super().__init__()
+        self.torch, self.threads = torch, []
+
+    def inspect(self, image):
+        self.threads.append(self.torch.get_num_threads())
+        return super().inspect(image)
+
+
 def test_a_plc_link_leaves_a_core_to_the_line_and_gives_it_back(tmp_path):
     torch = pytest.importorskip("torch")
     cores = len(os.sched_getaffinity(0))
     before = torch.get_num_threads()
     if cores < 2 or before < cores:
         pytest.skip("the model already leaves cores free here")
-    station, _ = make_station(tmp_path, [LogWatcher(tmp_path / "log.csv", tmp_path / "failed")])
+    model = ThreadCountingModel(torch)
+    output = LogWatcher(tmp_path / "log.csv", tmp_path / "failed")
+    station, _ = make_station(tmp_path, [output], model=model)
     station.open()
+    station.start_run()
     try:
-        assert torch.get_num_threads() == cores - 1
+        for count in range(1, 3):
+            assert station.plc_trigger()
+            assert wait_until(lambda: len(output.handed) >= count)
     finally:
         station.close()
+    assert model.threads == [cores - 1] * 2
     assert torch.get_num_threads() == before
 
 
@@ -149,3 +167,30 @@ def test_an_opc_ua_event_leaves_at_once_with_its_variables_written(slow_ticking_
     for number, waited, variable in results:
         assert waited < 5.0
         assert variable == number  # LastResult held the part when its event arrived
+
+
+def test_a_picture_that_cannot_be_drawn_leaves_the_part_its_one_verdict(tmp_path, monkeypatch):
+    import adgui.pipeline.live as live
+
+    def broken_overlay(*args, **kwargs):
+        raise MemoryError("no room for the picture")
+
+    monkeypatch.setattr(live, "overlay", broken_overlay)
+    output = LogWatcher(tmp_path / "log.csv", tmp_path / "failed")
+    station, _ = make_station(tmp_path, [output])
+    final, problems = [], []
+    station.pipeline.recorder.subscribers.append(lambda part: final.append(part.record))
+    station.pipeline.recorder.problems = problems.append
+    station.open()
+    station.start_run()
+    try:
+        for count in range(1, 9):
+            assert station.plc_trigger()
+            assert wait_until(lambda: len(final) >= count)
+    finally:
+        station.close()
+    handed = [(record.sequence, record.verdict) for record, _, _ in output.handed]
+    assert handed == [(record.sequence, record.verdict) for record in final]
+    assert [sequence for sequence, _ in handed] == list(range(1, 9))
+    assert {verdict for _, verdict in handed} == {"PASS", "FAIL"}
+    assert len(problems) == 8 and "could not be drawn" in problems[0]

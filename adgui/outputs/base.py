@@ -198,7 +198,9 @@ class Output(ABC):
         """Close everything it opened; safe to call twice."""
 
     def deliver(self, record: PartRecord) -> bool:
-        """Queue one final record for the line; never blocks. False if the queue was full."""
+        """Queue one part's record for the line (as soon as its verdict is decided, before
+        its log line and images: see Recorder.hand_off); never blocks. False if the queue
+        was full."""
         self._stamp(record, "handed")
         accepted = self.queue.put(record)
         self._queued()

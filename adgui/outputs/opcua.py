@@ -337,7 +337,7 @@ class _Namespace:
         values = result_fields(record)
         types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
                  "Threshold": ua.VariantType.Double}
-        for name, value in values.items():  # no await yields here: one consistent update
+        for name, value in values.items():  # back to back, in memory: nothing runs between
             variant = ua.Variant(value, types[name]) if name in types else ua.Variant(value)
             await self.server.write_attribute_value(self.last[name].nodeid, ua.DataValue(variant))
         event = self.events.event

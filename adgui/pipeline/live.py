@@ -284,8 +284,17 @@ class LivePipeline:
                               result.latency_ms, "", frame.run_id)
         if station_part:
             self.recorder.hand_off(record)  # the line first; the pictures wait
-        picture = overlay(display, result.anomaly_map, threshold)
-        return JudgedPart(record, display, result.anomaly_map, picture, thumbnail(picture),
+        try:
+            picture = overlay(display, result.anomaly_map, threshold)
+            small = thumbnail(picture)
+        except Exception as error:  # noqa: BLE001 - reported; the verdict stands
+            if not station_part:
+                raise
+            # The line has this verdict already: the part keeps it (one result per part).
+            self.recorder.problems(f"{frame.part_id}: its picture could not be drawn: "
+                                   f"{report_error(error)}")
+            return JudgedPart(record)
+        return JudgedPart(record, display, result.anomaly_map, picture, small,
                           preview=not station_part)
 
     def _unjudged(self, marker: Unjudged, reason: str | None = None) -> JudgedPart:
