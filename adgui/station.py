@@ -111,10 +111,11 @@ class Station:
         self._parts = self._passed = self._failed = self._not_judged = 0
         self._switching = False
         self._started = False
+        self._threads_before: int | None = None  # the model's threads before a PLC link opened
         for output in self.outputs:
             output.attach(self)
             output.status_listeners.append(self._link_changed)
-        pipeline.recorder.subscribers.append(self._part_final)
+        pipeline.recorder.verdict_subscribers.append(self._part_final)
         pipeline.event_subscribers.append(self._source_event)
 
     # -- running -----------------------------------------------------------------------------
@@ -129,6 +130,8 @@ class Station:
             for output in started:
                 output.stop()
             raise
+        if any(output.plc for output in self.outputs) and self._threads_before is None:
+            self._threads_before = share_cores_with_the_line()
         self._publish()
         return self
 
@@ -156,12 +159,13 @@ class Station:
     def detach(self) -> None:
         """Stop the outputs and stop listening to the pipeline, which goes on (the window
         changing its outputs); the database link stays its owner's."""
-        if self._part_final in self.pipeline.recorder.subscribers:
-            self.pipeline.recorder.subscribers.remove(self._part_final)
+        if self._part_final in self.pipeline.recorder.verdict_subscribers:
+            self.pipeline.recorder.verdict_subscribers.remove(self._part_final)
         if self._source_event in self.pipeline.event_subscribers:
             self.pipeline.event_subscribers.remove(self._source_event)
         for output in self.outputs:
             output.stop()
+        self._leave_the_line()
 
     def close(self, timeout: float = 5.0) -> None:
         """Stop inspecting (parts in flight are still recorded), then the outputs, then the
@@ -171,8 +175,13 @@ class Station:
         self._publish()
         for output in self.outputs:
             output.stop()
+        self._leave_the_line()
         if self.database is not None:
             self.database.close()
+
+    def _leave_the_line(self) -> None:
+        threads, self._threads_before = self._threads_before, None
+        leave_the_line(threads)
 
     # -- StationControl: called by outputs -------------------------------------------------
     def plc_trigger(self) -> bool:
@@ -312,10 +321,9 @@ class Station:
         return [output.status for output in self.outputs]
 
     # -- the pipeline's side -------------------------------------------------------------------
-    def _part_final(self, part) -> None:
-        if part.preview:
-            return
-        record = part.record
+    def _part_final(self, record) -> None:
+        """A station part's verdict, before its pictures, log line and images (the line
+        waits on it; see Recorder.hand_off)."""
         with self._lock:
             self._parts += 1
             self._passed += record.verdict == PASS
@@ -447,7 +455,7 @@ def _open_inspector(path: Path):
     return Inspector.open(path, "auto")
 
 
-__all__ = ["RecipeTable", "Station"]
+__all__ = ["RecipeTable", "Station", "leave_the_line", "share_cores_with_the_line"]
 
 
 LINE_SWITCH_INTERVAL_S = 0.001
@@ -460,6 +468,37 @@ def switch_for_the_line() -> None:
     import sys
 
     sys.setswitchinterval(min(sys.getswitchinterval(), LINE_SWITCH_INTERVAL_S))
+
+
+def share_cores_with_the_line() -> int | None:
+    """While a PLC link is open, torch runs the model on one core fewer than the machine has
+    (at least one): the link's loop then finds a core free the moment a verdict is handed
+    over, instead of waiting behind the model's threads (which also spin a while after each
+    part). Torch takes the count per thread, when a thread first runs the model: a run's
+    judging thread started after this call uses it. Returns the count before, for
+    `leave_the_line`; None if nothing changed (no torch model loaded: ONNX Runtime's threads
+    already sleep when idle)."""
+    import os
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    before = torch.get_num_threads()
+    threads = max(1, min(before, (cores or 1) - 1))
+    if threads == before:
+        return None
+    torch.set_num_threads(threads)
+    return before
+
+
+def leave_the_line(threads_before: int | None) -> None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    if threads_before is not None and torch is not None:
+        torch.set_num_threads(threads_before)
 
 
 DRAIN_S = 10.0  # at the end of a counted run, how long the line has to take its last results

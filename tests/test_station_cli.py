@@ -117,6 +117,10 @@ def test_bench_line_reports_latency_over_both_links(tiny_model, capsys):
         assert figures["parts"] == 5
         assert 0 < figures["verdict_to_client_ms_median"] <= figures["verdict_to_client_ms_p99"]
         assert figures["trigger_to_result_ms_median"] >= figures["station_trigger_to_verdict_ms_median"] - 1
+        legs = [figures[f"{leg}_ms_median"] for leg in ("verdict_to_handoff", "handoff_to_written",
+                                                         "written_to_client")]
+        assert all(leg is not None and leg >= 0 for leg in legs)
+        assert legs[0] < figures["verdict_to_client_ms_p99"]  # handed over before the client has it
 
 
 def test_the_example_modbus_client_drives_a_station(tmp_path):

@@ -166,6 +166,10 @@ class Output(ABC):
         self.control: StationControl | None = None
         self.status_listeners: list[Callable[[LinkStatus], None]] = []
         self._status = LinkStatus(self.name, False, "not started")
+        # The bench's per-part times (`time.time()`) by trigger number: "handed" (the station
+        # gave it to the output), "written" (registers or nodes hold it, event raised). None:
+        # nothing is stamped.
+        self.timings: dict[int, dict[str, float]] | None = None
 
     @property
     def name(self) -> str:
@@ -194,7 +198,10 @@ class Output(ABC):
         """Close everything it opened; safe to call twice."""
 
     def deliver(self, record: PartRecord) -> bool:
-        """Queue one final record for the line; never blocks. False if the queue was full."""
+        """Queue one part's record for the line (as soon as its verdict is decided, before
+        its log line and images: see Recorder.hand_off); never blocks. False if the queue
+        was full."""
+        self._stamp(record, "handed")
         accepted = self.queue.put(record)
         self._queued()
         return accepted
@@ -204,6 +211,10 @@ class Output(ABC):
 
     def _queued(self) -> None:
         """A record was queued: wake the delivering side."""
+
+    def _stamp(self, record: PartRecord, moment: str) -> None:
+        if self.timings is not None:
+            self.timings.setdefault(record.sequence, {}).setdefault(moment, time.time())
 
     def _set_status(self, up: bool, text: str = "") -> None:
         status = LinkStatus(self.name, up, text, len(self.queue))

@@ -179,6 +179,7 @@ class HandshakeRegisters:
             values[SCORE] = scaled_score(record.score)
             values[RESULT_VALID] = 1  # last: the result registers are complete before it
             self.presented_at = time.monotonic()
+            self.output._stamp(record, "written")
             self.output.presented += 1
             self.popped = True
         values[WAITING] = len(self.output.queue)
@@ -277,10 +278,7 @@ class ModbusOutput(Output):
                 if popped and self.control is not None:
                     self.control.room_changed()
                 self._update_link(now)
-                try:
-                    await asyncio.wait_for(self._stopping.wait(), TICK_S)
-                except asyncio.TimeoutError:
-                    pass
+                await asyncio.sleep(TICK_S)  # cheaper than a wait_for task every tick
         finally:
             await server.shutdown()
 

@@ -159,7 +159,8 @@ class OpcUaOutput(Output):
                 self._wake.clear()
                 # Results first (the event is what a waiting PLC needs), then the state.
                 while (record := self.queue.peek()) is not None:
-                    await nodes.publish(record)
+                    self._stamp(record, "picked")
+                    await nodes.publish(record, self)
                     self.queue.pop()
                     self.published += 1
                     if self.control is not None:
@@ -238,6 +239,7 @@ class _Namespace:
         from asyncua import ua, uamethod
 
         self = cls()
+        self.server = server
         self.written = {}  # node id -> the value last written
         index = await server.register_namespace(NAMESPACE)
         station = await server.nodes.objects.add_object(index, output.station or "station")
@@ -325,23 +327,32 @@ class _Namespace:
             self.written[node.nodeid] = value
             await asyncio.sleep(0)  # a subscription's publishing tick that is due goes first
 
-    async def publish(self, record: PartRecord) -> None:
+    async def publish(self, record: PartRecord, output: OpcUaOutput) -> None:
+        """LastResult's variables, then the event, then a publish: all before the loop does
+        anything else, so a subscribed client has the part within one round trip instead of
+        at the subscription's next publishing tick, and a client reading the variables on the
+        event reads this part's."""
         from asyncua import ua
 
         values = result_fields(record)
+        types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
+                 "Threshold": ua.VariantType.Double}
+        for name, value in values.items():  # back to back, in memory: nothing runs between
+            variant = ua.Variant(value, types[name]) if name in types else ua.Variant(value)
+            await self.server.write_attribute_value(self.last[name].nodeid, ua.DataValue(variant))
         event = self.events.event
         for name, value in values.items():
             setattr(event, name, value)
         await self.events.trigger(message=f"{record.part_id} {record.verdict}")
-        # A server-side write never waits, so without a yield the subscriptions could publish
-        # the event only after every variable below is written.
-        await asyncio.sleep(0)
-        types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
-                 "Threshold": ua.VariantType.Double}
-        for name, value in values.items():
-            variant_type = types.get(name)
-            await self.last[name].write_value(ua.Variant(value, variant_type) if variant_type else value)
-            await asyncio.sleep(0)
+        output._stamp(record, "written")
+        await self.publish_now()
+
+    async def publish_now(self) -> None:
+        """Send what every subscription holds now (asyncua would wait for its publishing
+        tick); a subscription with no Publish request waiting sends on the client's next."""
+        service = getattr(self.server.iserver, "subscription_service", None)
+        for subscription in list(getattr(service, "subscriptions", {}).values()):
+            await subscription.publish_results()
 
 
 def result_fields(record: PartRecord) -> dict:

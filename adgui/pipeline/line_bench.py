@@ -5,7 +5,11 @@ on the loopback, through the whole station (trigger, acquisition, model, record,
 Per part it measures, on one clock (`time.time()`, same machine):
 - trigger_to_result_ms: the client sends the trigger -> the client has the result;
 - verdict_to_client_ms: the station records the verdict -> the client has the result (what
-  the link itself adds).
+  the link itself adds), and its legs: verdict_to_handoff_ms (-> the station hands the record
+  to the output), handoff_to_written_ms (-> the registers hold it / the OPC UA event is
+  raised), written_to_client_ms (-> the client has it: the poll, or the publish and transfer).
+`model_threads` is torch's thread count while the link is open (the station leaves the line a
+core).
 The client runs in a process of its own, as a PLC runs on its own machine (in this process
 it would share the interpreter lock with the station and measure that instead).
 """
@@ -87,6 +91,7 @@ def _with_station(line, inspector, images, parts, measure):
                 {"endpoint": f"opc.tcp://127.0.0.1:{port}/adgui/", "username": "bench",
                  "password": "bench"})
     output = open_output(line, settings, "bench")
+    output.timings = {}
     records = _Records()
     camera = ReplayCamera(images)
     pipeline = LivePipeline(records, queue_size=4, station="bench", open_source_fn=lambda spec: camera)
@@ -95,12 +100,13 @@ def _with_station(line, inspector, images, parts, measure):
     station = Station(pipeline, SourceSpec("folder", {}, PLC), [output])
     station.open()
     try:
+        threads = _model_threads()  # while the link is open (it leaves the line a core)
         station.start_run()
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as client:
             seen = client.submit(measure, port, parts).result()
     finally:
         station.close()
-    return seen, records.by_sequence
+    return seen, records.by_sequence, output.timings, threads
 
 
 def _modbus_parts(port: int, parts: int) -> list[tuple[int, float, float]]:
@@ -114,15 +120,20 @@ def _modbus_parts(port: int, parts: int) -> list[tuple[int, float, float]]:
         raise RuntimeError("the Modbus client could not connect")
 
     def wait_for(register: int, value: int) -> tuple[list[int], float]:
+        """Poll on a fixed 1 ms cycle, as a PLC's task does (a read that takes longer is
+        followed by the next one at once)."""
         deadline = time.monotonic() + 30
+        next_poll = time.monotonic()
         while True:
             values = client.read_holding_registers(0, count=reg.REGISTER_COUNT).registers
             seen = time.time()
             if values[register] == value:
                 return values, seen
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise RuntimeError(f"Modbus register {register} never became {value}")
-            time.sleep(POLL_S)
+            next_poll = max(next_poll + POLL_S, now)
+            time.sleep(max(0.0, next_poll - now))
 
     out = []
     try:
@@ -154,10 +165,12 @@ async def _opcua_client(port: int, parts: int) -> list[tuple[int, float, float]]
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)  # it warns of its own defaults
     seen: dict[int, float] = {}
+    arrived = asyncio.Event()
 
     class Handler:
         def event_notification(self, event):
             seen[int(event.Sequence)] = time.time()
+            arrived.set()
 
     client = Client(f"opc.tcp://127.0.0.1:{port}/adgui/", timeout=10)
     client.set_user("bench")
@@ -175,10 +188,12 @@ async def _opcua_client(port: int, parts: int) -> list[tuple[int, float, float]]
             if not await node.call_method(f"{index}:Trigger"):
                 raise RuntimeError("the station refused a trigger")
             deadline = time.monotonic() + 30
-            while number not in seen:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"no event for part {number}")
-                await asyncio.sleep(0.0002)
+            while number not in seen:  # waits, not polls: the station shares these cores
+                arrived.clear()
+                try:
+                    await asyncio.wait_for(arrived.wait(), max(0.0, deadline - time.monotonic()))
+                except asyncio.TimeoutError:
+                    raise RuntimeError(f"no event for part {number}") from None
             out.append((number, sent, seen[number]))
         await subscription.delete()
     finally:
@@ -186,20 +201,36 @@ async def _opcua_client(port: int, parts: int) -> list[tuple[int, float, float]]
     return out
 
 
-def _summary(seen, records) -> dict:
-    trigger_to_result, verdict_to_client, trigger_to_verdict = [], [], []
+def _model_threads() -> int | None:
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
+
+
+def _summary(seen, records, timings: dict[int, dict[str, float]], threads: int | None) -> dict:
+    """Medians and 99th percentiles; verdict_to_client split into its legs: verdict ->
+    handed to the output -> written (registers set / event raised) -> the client has it."""
+    figures: dict[str, list[float]] = {name: [] for name in (
+        "trigger_to_result_ms", "verdict_to_client_ms", "station_trigger_to_verdict_ms",
+        "verdict_to_handoff_ms", "handoff_to_written_ms", "written_to_client_ms")}
     for sequence, sent, arrived in seen:
         record = records.get(sequence)
         if record is None:
             continue
-        trigger_to_result.append((arrived - sent) * 1000.0)
-        verdict_to_client.append((arrived - record.verdict_time) * 1000.0)
+        figures["trigger_to_result_ms"].append((arrived - sent) * 1000.0)
+        figures["verdict_to_client_ms"].append((arrived - record.verdict_time) * 1000.0)
         if record.trigger_to_verdict_ms is not None:
-            trigger_to_verdict.append(record.trigger_to_verdict_ms)
-    return {"parts": len(trigger_to_result),
-            **_stats("trigger_to_result_ms", trigger_to_result),
-            **_stats("verdict_to_client_ms", verdict_to_client),
-            **_stats("station_trigger_to_verdict_ms", trigger_to_verdict)}
+            figures["station_trigger_to_verdict_ms"].append(record.trigger_to_verdict_ms)
+        stamps = timings.get(sequence, {})
+        if "handed" in stamps and "written" in stamps:
+            figures["verdict_to_handoff_ms"].append((stamps["handed"] - record.verdict_time) * 1000.0)
+            figures["handoff_to_written_ms"].append((stamps["written"] - stamps["handed"]) * 1000.0)
+            figures["written_to_client_ms"].append((arrived - stamps["written"]) * 1000.0)
+    result: dict = {"parts": len(figures["trigger_to_result_ms"]), "model_threads": threads}
+    for name, values in figures.items():
+        result.update(_stats(name, values))
+    return result
 
 
 def _free_port() -> int:

@@ -67,12 +67,18 @@ class Listener(Protocol):
 
 
 class Recorder:
-    """The one place a judged part becomes final: log line, saved images, then subscribers."""
+    """The one place a judged part becomes final: log line, saved images, then subscribers.
+
+    The line cannot wait for that: `hand_off` gives each station part's record, as soon as
+    its verdict is decided, to `verdict_subscribers` (the station's outputs to the PLC), before
+    the pictures are drawn, the log line synced and the images saved (the record they get has
+    no image paths yet)."""
 
     def __init__(self):
         self.log_path: Path | None = None  # CSV export, one line per part, synced
         self.failed_dir: Path | None = None
         self.free_space_floor_mb = FREE_SPACE_FLOOR_MB
+        self.verdict_subscribers: list[Callable[[PartRecord], None]] = []
         self.subscribers: list[Callable[[JudgedPart], None]] = []
         self.problems: Callable[[str], None] = lambda text: None
         self._log: InspectionLog | None = None
@@ -95,6 +101,13 @@ class Recorder:
             except Exception as error:  # noqa: BLE001 - one subscriber never stops the station
                 self.problems(f"A part's record could not be passed on: {report_error(error)}")
         return part
+
+    def hand_off(self, record: PartRecord) -> None:
+        for subscriber in list(self.verdict_subscribers):
+            try:
+                subscriber(record)
+            except Exception as error:  # noqa: BLE001 - one subscriber never stops the station
+                self.problems(f"A part's verdict could not be passed on: {report_error(error)}")
 
     def close(self) -> None:
         with self._lock:
@@ -270,17 +283,30 @@ class LivePipeline:
         with self._model_lock:
             result = self._inspector.inspect(model_input)
         verdict = decide(result.score, threshold)
-        picture = overlay(display, result.anomaly_map, threshold)
         record = self._record(frame.part_id, frame.trigger_number, verdict, result.score, threshold,
                               frame.source, frame.trigger_time, frame.acquired_time,
                               result.latency_ms, "", frame.run_id)
-        return JudgedPart(record, display, result.anomaly_map, picture, thumbnail(picture),
+        if station_part:
+            self.recorder.hand_off(record)  # the line first; the pictures wait
+        try:
+            picture = overlay(display, result.anomaly_map, threshold)
+            small = thumbnail(picture)
+        except Exception as error:  # noqa: BLE001 - reported; the verdict stands
+            if not station_part:
+                raise
+            # The line has this verdict already: the part keeps it (one result per part).
+            self.recorder.problems(f"{frame.part_id}: its picture could not be drawn: "
+                                   f"{report_error(error)}")
+            return JudgedPart(record)
+        return JudgedPart(record, display, result.anomaly_map, picture, small,
                           preview=not station_part)
 
     def _unjudged(self, marker: Unjudged, reason: str | None = None) -> JudgedPart:
-        return JudgedPart(self._record(marker.part_id, marker.trigger_number, marker.verdict, None,
-                                       self.threshold, marker.source, marker.trigger_time, None,
-                                       None, reason or marker.reason, marker.run_id))
+        record = self._record(marker.part_id, marker.trigger_number, marker.verdict, None,
+                              self.threshold, marker.source, marker.trigger_time, None, None,
+                              reason or marker.reason, marker.run_id)
+        self.recorder.hand_off(record)
+        return JudgedPart(record)
 
     def _record(self, part_id, sequence, verdict, score, threshold, source, trigger_time,
                 acquired_time, latency_ms, reason, run_id) -> PartRecord:
