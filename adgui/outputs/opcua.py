@@ -328,24 +328,24 @@ class _Namespace:
             await asyncio.sleep(0)  # a subscription's publishing tick that is due goes first
 
     async def publish(self, record: PartRecord, output: OpcUaOutput) -> None:
-        """LastResult's variables, then the event, then a publish: all before the loop does
-        anything else, so a subscribed client has the part within one round trip instead of
-        at the subscription's next publishing tick, and a client reading the variables on the
-        event reads this part's."""
+        """The event, published at once (asyncua would wait for the subscription's next
+        publishing tick), then LastResult's variables, all in one turn of the loop: the
+        client has the part within one round trip, and a client that reads the variables on
+        the event (a request this loop serves only after this turn) reads this part's."""
         from asyncua import ua
 
         values = result_fields(record)
-        types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
-                 "Threshold": ua.VariantType.Double}
-        for name, value in values.items():  # back to back, in memory: nothing runs between
-            variant = ua.Variant(value, types[name]) if name in types else ua.Variant(value)
-            await self.server.write_attribute_value(self.last[name].nodeid, ua.DataValue(variant))
         event = self.events.event
         for name, value in values.items():
             setattr(event, name, value)
         await self.events.trigger(message=f"{record.part_id} {record.verdict}")
         output._stamp(record, "written")
         await self.publish_now()
+        types = {"Sequence": ua.VariantType.UInt32, "Score": ua.VariantType.Double,
+                 "Threshold": ua.VariantType.Double}
+        for name, value in values.items():  # in memory, back to back: nothing runs between
+            variant = ua.Variant(value, types[name]) if name in types else ua.Variant(value)
+            await self.server.write_attribute_value(self.last[name].nodeid, ua.DataValue(variant))
 
     async def publish_now(self) -> None:
         """Send what every subscription holds now (asyncua would wait for its publishing
