@@ -127,12 +127,20 @@ def test_bottle_in_12_bits_gives_the_verdicts_of_bottle_in_8_bits(bottle, tmp_pa
         detector = load_detector(model_path, "cpu")
         assert detector.meta["bit_depth"] == depth
         scores[depth] = evaluate(detector, root).scores  # reads the files at the recipe's depth
+    # The same 12-bit files read as 16-bit ones: what a depth guessed wrong would give.
+    misread = evaluate(detector, tmp_path / "gray12", bit_depth=16).scores
     difference = np.abs(scores[12] - scores[8])
+    verdicts_differ = int(np.sum((scores[12] >= 0.5) != (scores[8] >= 0.5)))
     print(json.dumps({"largest_score_difference": float(difference.max()),
                       "median_score_difference": float(np.median(difference)),
-                      "images": len(difference)}))
-    assert difference.max() <= 0.02
-    tolerance = difference.max()
-    clear = np.abs(scores[8] - 0.5) > tolerance  # verdicts that the difference cannot flip
+                      "verdicts_differ": verdicts_differ, "images": len(difference),
+                      "largest_difference_read_as_16_bits": float(np.abs(misread - scores[8]).max())}))
+    # A fifth of the way from the good images' median (0) to the threshold (0.5). The two
+    # recipes differ only by rounding (the 8-bit images are resized in 8 bits) and by a gain
+    # of 4080 / 4095, which a small calibration set magnifies somewhat.
+    tolerance = 0.1
+    assert difference.max() <= tolerance
+    clear = np.abs(scores[8] - 0.5) > tolerance  # verdicts that the tolerance cannot flip
     assert np.array_equal(scores[12][clear] >= 0.5, scores[8][clear] >= 0.5)
-    assert clear.mean() > 0.9
+    assert clear.mean() > 0.8
+    assert np.abs(misread - scores[8]).max() > 5 * tolerance  # the comparison can fail
