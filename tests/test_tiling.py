@@ -8,7 +8,7 @@ import torch
 
 from algorithms import create_detector, load_detector, save_detector
 from algorithms.base import Detector
-from algorithms.geometry import Geometry, tile_count
+from algorithms.geometry import Geometry, model_inputs, tile_count
 from algorithms.tensors import images_to_tensor, resize_maps
 from conftest import synthetic_part
 
@@ -86,9 +86,8 @@ def test_huge_and_long_images_come_back_at_their_size_in_bounded_batches(tiled, 
 def test_image_score_is_its_worst_tile(tiled):
     image = parts(1, seed=9, defect=True)[0]
     ((score, maps, layout),) = tiled.raw_images([image])
-    tile_scores, _ = tiled.raw_predict(torch.from_numpy(
-        __import__("algorithms.geometry", fromlist=["model_inputs"]).model_inputs(
-            image, tiled.geometry)[0]).permute(0, 3, 1, 2).contiguous())
+    inputs, _ = model_inputs(image, tiled.geometry)  # (T, S, S, 3)
+    tile_scores, _ = tiled.raw_predict(torch.from_numpy(inputs).permute(0, 3, 1, 2).contiguous())
     assert score == pytest.approx(float(tile_scores.max()))
     assert len(maps) == len(layout) == tile_count(72, 80, tiled.geometry)
 
