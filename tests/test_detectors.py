@@ -22,7 +22,9 @@ QUICK = {"ddad": dict(train_epochs=10, weighting_images=2), "cflow": dict(epochs
 
 @pytest.fixture(params=DETECTORS)
 def fitted(request, good_images):
-    detector = fast(request.param)
+    # Four of the 14 parts calibrate: the default share (two) leaves the threshold of the
+    # tiniest presets at the mercy of which two were drawn.
+    detector = fast(request.param, holdout_fraction=0.3)
     detector.fit(good_images)
     return detector
 

@@ -15,8 +15,9 @@ import time
 
 BLOCKED = ("torch", "timm", "torchvision", "onnx")  # onnx: only export writes graphs
 # The only modules of the detector package the station may load: image reading, atomic
-# writes and the input geometry (numpy and OpenCV, no torch).
-ALLOWED_ALGORITHMS = ("algorithms", "algorithms.images", "algorithms.files", "algorithms.geometry")
+# writes, the input geometry and the training dialog's proposal of it (numpy and OpenCV, no torch).
+ALLOWED_ALGORITHMS = ("algorithms", "algorithms.images", "algorithms.files", "algorithms.geometry",
+                      "algorithms.geometry_advice")
 
 
 class NoTorch:
