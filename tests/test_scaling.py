@@ -8,7 +8,6 @@ from algorithms import create_detector
 from algorithms.augment import light_augmentation, resize_count
 from algorithms.base import format_duration, with_time_left
 from algorithms.patchcore import torch_model as patchcore_model
-from algorithms.tensors import images_to_tensor
 
 
 def test_resize_count_takes_a_subset_or_adds_light_copies(good_images):
@@ -61,7 +60,7 @@ def test_patchcore_chooses_its_coreset_run_by_run(good_images, monkeypatch):
     assert sum(points for points, _ in sizes) == len(images) * per_image, "every patch is seen"
     assert len(detector.memory_bank) == sum(count for _, count in sizes)
     # The bank is made of the training patches themselves.
-    patches = detector._patches(images_to_tensor(images[:per_run], detector.config.image_size),
+    patches = detector._patches(detector.training_inputs(images[:per_run]),
                                 lambda fraction, message: None)
     distance, _ = detector._nearest(patches)
     assert int((distance < 0.05).sum()) >= sizes[0][1]  # 0.05: float32 rounding of |q - b|
