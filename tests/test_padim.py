@@ -7,7 +7,6 @@ import torch
 import torch.nn.functional as F
 
 from algorithms import create_detector
-from algorithms.tensors import images_to_tensor
 
 
 def padim(preset="fast", **overrides):
@@ -35,8 +34,9 @@ def test_distance_is_the_mahalanobis_distance_of_each_cell(good_images, defectiv
     detector = padim(grid_stride=8)
     detector.fit(good_images, calibration=good_images[:2])
     with torch.inference_mode():
-        train = detector.embed(images_to_tensor(good_images, 64, "cpu")).numpy()  # (N, D, h, w)
-        test = detector.embed(images_to_tensor(defective_images[:1], 64, "cpu"))
+        # The inputs the model is trained on and inspects (the parts padded to a square).
+        train = detector.embed(detector.training_inputs(good_images)).numpy()  # (N, D, h, w)
+        test = detector.embed(detector.training_inputs(defective_images[:1]))
         distance = detector.mahalanobis(test)[0, 0].numpy()  # (h, w)
     epsilon = detector.config.covariance_epsilon
     for row, column in [(0, 0), (3, 5), (7, 7)]:
