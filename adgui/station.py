@@ -334,6 +334,9 @@ class Station:
             if not output.deliver(record):
                 self.report_error(QUEUE_FULL, f"{output.name}: results queue full; part "
                                               f"{record.part_id} could not be queued")
+        for output in self.outputs:
+            if output.plc:  # the line first: nothing else of this part runs meanwhile
+                output.wait_sent(LINE_FIRST_WAIT_S)
         with self._lock:
             self._check_room()
         self._publish()
@@ -459,6 +462,9 @@ __all__ = ["RecipeTable", "Station", "leave_the_line", "share_cores_with_the_lin
 
 
 LINE_SWITCH_INTERVAL_S = 0.001
+# How long a part's judging thread holds back for a PLC link to send its result: sending takes
+# about a millisecond; a link that is stuck costs each part no more than this.
+LINE_FIRST_WAIT_S = 0.02
 
 
 def switch_for_the_line() -> None:

@@ -194,3 +194,33 @@ def test_a_picture_that_cannot_be_drawn_leaves_the_part_its_one_verdict(tmp_path
     assert [sequence for sequence, _ in handed] == list(range(1, 9))
     assert {verdict for _, verdict in handed} == {"PASS", "FAIL"}
     assert len(problems) == 8 and "could not be drawn" in problems[0]
+
+
+def test_a_part_s_picture_waits_until_its_opc_ua_event_has_left(tmp_path, monkeypatch):
+    """The judging thread would take the interpreter from the server's loop while it draws:
+    it holds back until the event is sent (the server sends with or without a subscriber)."""
+    pytest.importorskip("asyncua")
+    import adgui.pipeline.live as live
+
+    url = f"opc.tcp://127.0.0.1:{free_port()}/adgui/"
+    output = OpcUaOutput({"endpoint": url, "username": "line", "password": "pw"}, "line-test")
+    sent_when_drawn = []
+
+    def overlay_noting_the_line(*args, **kwargs):
+        sent_when_drawn.append(output.published)
+        return draw(*args, **kwargs)
+
+    draw = live.overlay
+    monkeypatch.setattr(live, "overlay", overlay_noting_the_line)
+    station, _ = make_station(tmp_path, [output])
+    final = []
+    station.pipeline.recorder.subscribers.append(lambda part: final.append(part.record))
+    station.open()
+    station.start_run()
+    try:
+        for count in range(1, 11):
+            assert station.plc_trigger()
+            assert wait_until(lambda: len(final) >= count)
+    finally:
+        station.close()
+    assert sent_when_drawn == list(range(1, 11))

@@ -206,6 +206,12 @@ class Output(ABC):
         self._queued()
         return accepted
 
+    def wait_sent(self, timeout: float) -> bool:
+        """Block until every result handed so far has left for the line, or `timeout` seconds
+        pass; True if they left. For outputs whose sending thread needs the interpreter
+        right after a verdict (see Station._part_final); the others return at once."""
+        return True
+
     def publish_state(self, state: StationState) -> None:
         """The station's state changed (called often: keep it cheap, never block)."""
 

@@ -75,6 +75,8 @@ class OpcUaOutput(Output):
         if bool(settings["certificate"]) != bool(settings["private_key"]):
             raise ValueError("OPC UA: a certificate needs its private key, and the other way round")
         self.published = 0  # results raised as events since start
+        self._handed = 0  # results handed since start
+        self._sent = threading.Condition()  # guards both counts for wait_sent
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
@@ -105,6 +107,22 @@ class OpcUaOutput(Output):
             self._thread.join(10)
             self._thread = None
         self._set_status(False, "stopped")
+
+    def deliver(self, record: PartRecord) -> bool:
+        accepted = super().deliver(record)
+        with self._sent:
+            self._handed += accepted  # a refused result is never sent: nothing to wait for
+        return accepted
+
+    def wait_sent(self, timeout: float) -> bool:
+        """The server's loop encodes and sends the event in Python: while the judging thread
+        draws the part's picture it would wait for the interpreter lock (measured: 4.4 ms at
+        p99 from hand-off to the event, 1.0 ms while the judging thread waits)."""
+        if not self.status.up or threading.current_thread() is self._thread:
+            return False  # nothing to wait for, or the loop itself (it would wait on itself)
+        with self._sent:
+            target = self._handed
+            return self._sent.wait_for(lambda: self.published >= target, timeout)
 
     def publish_state(self, state: StationState) -> None:
         self._state = state
@@ -162,7 +180,9 @@ class OpcUaOutput(Output):
                     self._stamp(record, "picked")
                     await nodes.publish(record, self)
                     self.queue.pop()
-                    self.published += 1
+                    with self._sent:
+                        self.published += 1
+                        self._sent.notify_all()
                     if self.control is not None:
                         self.control.room_changed()
                 if self._state is not None:
