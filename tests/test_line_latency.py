@@ -1,7 +1,8 @@
 """What keeps the time from a verdict to the line short: the outputs get the verdict before the
 pictures, the log line and the saved images; an OPC UA event is published at once, not at the
 subscription's next tick, and a client reading the result's variables on it reads that part;
-a PLC link leaves the line a core the model does not use."""
+the part's picture waits until the event has left; a PLC link leaves the line a core the model
+does not use."""
 from __future__ import annotations
 
 import asyncio
