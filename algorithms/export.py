@@ -29,7 +29,10 @@ from torch import nn
 from .base import Detector, gaussian_blur
 from .cflow.flow import LOG_SQRT_2PI
 
-PADIM_BLOCKS = 2  # blocks per side of a precision matrix: 3 of 4 are read (measured best)
+# Blocks per side of a precision matrix: 6 of 9 are read. The graph alone, PaDiM at 256 px
+# with 176 channels, two CPU threads, measured 10.7 ms with 3 against 11.4 with 2 and 10.9
+# with 4 (more, smaller products cost more than the bytes they save).
+PADIM_BLOCKS = 3
 
 
 def expansion_matrix(grid: int, size: int, blur_sigma: float) -> torch.Tensor:
