@@ -52,23 +52,30 @@ def wait_until(condition, timeout: float = 10.0) -> bool:
     return True
 
 
-def test_the_line_has_each_verdict_before_its_log_line_and_images(tmp_path):
-    output = LogWatcher(tmp_path / "log.csv", tmp_path / "failed")
-    station, _ = make_station(tmp_path, [output])
+def judge_parts(station, count: int, after_each=lambda: None) -> list:
+    """Open the station, trigger `count` parts one at a time, each recorded before the next;
+    the final records, in order."""
     final = []
     station.pipeline.recorder.subscribers.append(lambda part: final.append(part.record))
-    station.pipeline.recorder.log_path = output.log_path
-    station.pipeline.recorder.failed_dir = output.failed_dir
-    station.pipeline.recorder.free_space_floor_mb = 0
     station.open()
     station.start_run()
     try:
-        for count in range(1, 13):
+        for number in range(1, count + 1):
             assert station.plc_trigger()
-            assert wait_until(lambda: len(final) >= count)
-            output.queue.pop()  # the line took it
+            assert wait_until(lambda: len(final) >= number)
+            after_each()
     finally:
         station.close()
+    return final
+
+
+def test_the_line_has_each_verdict_before_its_log_line_and_images(tmp_path):
+    output = LogWatcher(tmp_path / "log.csv", tmp_path / "failed")
+    station, _ = make_station(tmp_path, [output])
+    station.pipeline.recorder.log_path = output.log_path
+    station.pipeline.recorder.failed_dir = output.failed_dir
+    station.pipeline.recorder.free_space_floor_mb = 0
+    final = judge_parts(station, 12, after_each=output.queue.pop)  # the line takes each result
     saved_before = 0
     for number, ((handed, lines, images), record) in enumerate(zip(output.handed, final)):
         assert lines == number  # this part's line was not written yet
@@ -179,17 +186,9 @@ def test_a_picture_that_cannot_be_drawn_leaves_the_part_its_one_verdict(tmp_path
     monkeypatch.setattr(live, "overlay", broken_overlay)
     output = LogWatcher(tmp_path / "log.csv", tmp_path / "failed")
     station, _ = make_station(tmp_path, [output])
-    final, problems = [], []
-    station.pipeline.recorder.subscribers.append(lambda part: final.append(part.record))
+    problems = []
     station.pipeline.recorder.problems = problems.append
-    station.open()
-    station.start_run()
-    try:
-        for count in range(1, 9):
-            assert station.plc_trigger()
-            assert wait_until(lambda: len(final) >= count)
-    finally:
-        station.close()
+    final = judge_parts(station, 8)
     handed = [(record.sequence, record.verdict) for record, _, _ in output.handed]
     assert handed == [(record.sequence, record.verdict) for record in final]
     assert [sequence for sequence, _ in handed] == list(range(1, 9))
@@ -214,14 +213,5 @@ def test_a_part_s_picture_waits_until_its_opc_ua_event_has_left(tmp_path, monkey
     draw = live.overlay
     monkeypatch.setattr(live, "overlay", overlay_noting_the_line)
     station, _ = make_station(tmp_path, [output])
-    final = []
-    station.pipeline.recorder.subscribers.append(lambda part: final.append(part.record))
-    station.open()
-    station.start_run()
-    try:
-        for count in range(1, 11):
-            assert station.plc_trigger()
-            assert wait_until(lambda: len(final) >= count)
-    finally:
-        station.close()
+    assert len(judge_parts(station, 10)) == 10
     assert sent_when_drawn == list(range(1, 11))
