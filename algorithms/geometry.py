@@ -117,8 +117,8 @@ def model_inputs(image: np.ndarray, geometry: Geometry, bit_depth: int = 8) -> t
 
     The image is (H, W) or (H, W, 3): uint8, uint16 (normalised by `bit_depth`, the real
     depth of its samples; a uint16 image given as 8 bits is taken as 16), or float32 already
-    in [0, 1]. It is resized in its own type (area when shrinking, linear when enlarging, as
-    `algorithms.tensors.resize_rgb`), and mono is replicated to three channels only here.
+    in [0, 1]. It is resized in its own type (area when shrinking, linear when enlarging), and
+    mono is replicated to three channels only here.
     """
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"an image must be (H, W) or (H, W, 3); got shape {image.shape}")

@@ -10,7 +10,6 @@ import torch
 
 from algorithms import Cancelled, NotFittedError, create_detector, load_detector, save_detector
 from algorithms.ddad.diffusion import fixed_noise, trajectory
-from algorithms.tensors import images_to_tensor
 
 BOTTLE = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mvtec_ad" / "bottle"
 
@@ -48,8 +47,7 @@ def test_the_trajectory_goes_from_the_start_step_to_the_clean_image():
 
 def test_conditioning_keeps_a_good_image_closer_than_plain_denoising(fitted_and_images):
     detector, good, _ = fitted_and_images
-    config = detector.config
-    images = images_to_tensor(good[:4], config.image_size)
+    images = detector.training_inputs(good[:4])  # (4, 3, S, S), as the fit made them
     small = detector.shrink(images)  # (B, 3, s, s)
     with torch.no_grad():
         conditioned = detector.reconstruct(small, small, 4.0, fixed_noise(7, detector.device))
@@ -161,7 +159,10 @@ def test_real_bottle_reaches_a_floor_on_a_short_budget():
     detector.fit(train)
     assert time.perf_counter() - started < 240
     items = labelled_images(BOTTLE)
-    scores, maps = detector.raw_predict(images_to_tensor(read_images([i.path for i in items]), size))
+    # Raw scores and maps as predict makes them (square images: one input each, no padding).
+    raw = list(detector.raw_images(read_images([i.path for i in items])))
+    scores = torch.tensor([score for score, _, _ in raw])  # (N,)
+    maps = torch.cat([input_maps for _, input_maps, _ in raw])  # (N, S, S)
     labels = np.array([item.defective for item in items])
     masks = np.stack([read_mask(item, size) for item in items])
     image_auroc = roc_auc_score(labels, scores.numpy())

@@ -1,12 +1,12 @@
 """The input geometry: pad / squeeze, tiles that cover the image, maps stitched back without seams."""
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from algorithms.geometry import (Geometry, image_score, layout_of, model_inputs, stitch,
                                  tile_count)
-from algorithms.tensors import resize_rgb
 
 SHAPES = [(300, 1280), (1280, 300), (512, 512), (2000, 2000), (9, 13), (37, 700), (257, 255)]
 
@@ -17,11 +17,15 @@ def ramp_image(height: int, width: int) -> np.ndarray:
                      np.full_like(x, 200)], axis=2).astype(np.uint8)
 
 
-def test_squeeze_without_tiles_is_the_old_square_resize():
-    image = ramp_image(300, 1280)
+@pytest.mark.parametrize("shape, interpolation", [((300, 1280), cv2.INTER_AREA),  # shrinking
+                                                   ((9, 13), cv2.INTER_LINEAR)])  # enlarging
+def test_squeeze_without_tiles_is_the_old_square_resize(shape, interpolation):
+    # Noise, not a ramp: on a ramp area averaging and linear interpolation give the same pixels.
+    image = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
     inputs, layout = model_inputs(image, Geometry(64, "squeeze"))
     assert inputs.shape == (1, 64, 64, 3) and inputs.dtype == np.float32
-    np.testing.assert_array_equal(inputs[0], resize_rgb(image, 64).astype(np.float32) / 255.0)
+    square = cv2.resize(image, (64, 64), interpolation=interpolation)  # in uint8, then to [0, 1]
+    np.testing.assert_array_equal(inputs[0], square.astype(np.float32) / 255.0)
     assert (layout.content_height, layout.content_width) == (64, 64)
 
 

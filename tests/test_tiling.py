@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from algorithms import create_detector, load_detector, save_detector
 from algorithms.base import Detector
 from algorithms.geometry import Geometry, model_inputs, tile_count
-from algorithms.tensors import images_to_tensor, resize_maps
 from conftest import synthetic_part
 
 TILED = dict(image_size=32, working_side=64)  # 3 x 3 tiles of 32 px on a square image
@@ -120,9 +120,12 @@ def test_squeeze_scores_exactly_as_the_square_path_before(name):
     test = [*parts(2, seed=4, defect=True), *parts(1, size=(50, 131), seed=6)]
     prediction = detector.predict(test)
     # The old predict: every image squeezed into one batch, maps resized by torch.
-    raw_scores, raw_maps = detector.raw_predict(images_to_tensor(test, detector.config.image_size))
+    raw_scores, raw_maps = detector.raw_predict(detector.training_inputs(test))  # (N,), (N, S, S)
     np.testing.assert_array_equal(prediction.scores, detector.normalize_scores(raw_scores).numpy())
-    before = resize_maps(detector.normalize_maps(raw_maps), [image.shape[:2] for image in test])
+    normalized = detector.normalize_maps(raw_maps)
+    before = [F.interpolate(anomaly_map[None, None], size=image.shape[:2], mode="bilinear",
+                            align_corners=False)[0, 0].numpy()
+              for anomaly_map, image in zip(normalized, test)]
     for anomaly_map, old_map in zip(prediction.maps, before):
         np.testing.assert_allclose(anomaly_map, old_map, rtol=0, atol=1e-4 * np.abs(old_map).max())
 

@@ -8,7 +8,6 @@ import torch
 from algorithms import Cancelled, create_detector
 from algorithms.cflow.trainer import CflowTrainer
 from algorithms.ddad.trainer import DdadTrainer
-from algorithms.tensors import images_to_tensor
 
 TRAINERS = {"cflow": (CflowTrainer, dict(epochs=3)),
             "ddad": (DdadTrainer, dict(train_epochs=6, weighting_images=2, ema_decay=0.9))}
@@ -31,7 +30,7 @@ def test_a_trainer_trains_the_module_it_is_given_and_keeps_no_training_state(nam
     model = create_detector(name, "fast", device="cpu", weights="none", **quick)
     untouched = {key: value.clone() for key, value in model.state_dict().items()}
     trainer = trainer_class(model.config)
-    images = images_to_tensor(good_images[:8], model.config.image_size)
+    images = model.training_inputs(good_images[:8])  # (8, 3, S, S)
     seen = []
     trainer.fit(model, images, lambda fraction, message: seen.append(message))
     assert any(message.startswith("training the") for message in seen)
@@ -50,7 +49,7 @@ def test_a_cancelled_trainer_lets_its_state_go(name, good_images):
     trainer_class, quick = TRAINERS[name]
     model = create_detector(name, "fast", device="cpu", weights="none", **quick)
     trainer = trainer_class(model.config)
-    images = images_to_tensor(good_images[:8], model.config.image_size)
+    images = model.training_inputs(good_images[:8])  # (8, 3, S, S)
     before = {key: value.clone() for key, value in model.state_dict().items()}
 
     def cancel_in_training(fraction, message):
