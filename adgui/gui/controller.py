@@ -414,7 +414,9 @@ class InspectionController(QObject):
             return False
         if not self.require("start") or not self._source_allowed(spec):
             return False
-        if not self._hand_to_the_line(spec, self._user(), "handed to the line"):
+        error = self._hand_to_the_line(spec, self._user(), "handed to the line")
+        if error:
+            self.state.tell(f"Cannot hand the station to the line: {error}", "error")
             return False
         self.state.tell("Remote control: the line's PLC now runs this station.")
         self.remote_control_kept.emit(spec)
@@ -439,16 +441,14 @@ class InspectionController(QObject):
 
     def _restore_remote_control(self) -> None:
         spec, self._remote_due = self._remote_due, None
-        problem = self._not_ready_for_the_line()
-        if problem or not self._hand_to_the_line(spec, STARTUP_USER, "restored at start-up: "
-                                                 "the station was under remote control"):
-            if problem:
-                self.state.tell(f"Remote control not restored: {problem} The station is under "
-                                f"local control; hand it to the line again (Station menu).",
-                                "error")
+        problem = self._not_ready_for_the_line() or self._hand_to_the_line(
+            spec, STARTUP_USER, "restored at start-up: the station was under remote control")
+        if problem:
+            self.state.tell(f"Remote control not restored: {problem.rstrip('.')}. The station "
+                            f"is under local control; hand it to the line again (Station menu).",
+                            "error")
             self.remote_control_kept.emit(None)
             return
-        self.source_in_force = spec
         self.state.tell("Remote control restored: the line's PLC runs this station, as before "
                         "the restart.")
         self.remote_control_kept.emit(spec)
@@ -463,9 +463,9 @@ class InspectionController(QObject):
             return f"the station is not ready: {self.golden_block}"
         return ""
 
-    def _hand_to_the_line(self, spec: SourceSpec, user: str, reason: str) -> bool:
-        """Start `spec` under the PLC's control, recorded as `user`'s; False (and why) if the
-        source does not start, and the station stays local."""
+    def _hand_to_the_line(self, spec: SourceSpec, user: str, reason: str) -> str:
+        """Start `spec` under the PLC's control, recorded as `user`'s; "" or, if the source
+        does not start (the station then stays local), why."""
         self._stop_run()
         self.source_in_force = spec
         self.line.set_remote_control(True, spec, user, reason)
@@ -473,14 +473,13 @@ class InspectionController(QObject):
             self.line.start(spec)
         except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
             self.line.set_remote_control(False, None, user, "the source did not start")
-            self.state.tell(f"Cannot hand the station to the line: {error}", "error")
             self._publish_line()
-            return False
+            return str(error)
         self._run_id = self.pipeline.run_id
         self.state.set_source(spec.describe())
         self.state.set_run_state(RUNNING)
         self._publish_line()
-        return True
+        return ""
 
     def leave_remote_control(self, reason: str) -> bool:
         """An engineer takes the station back from the PLC (recorded with the reason)."""
