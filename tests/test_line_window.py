@@ -158,6 +158,7 @@ def test_before_the_first_part_the_verdict_panel_says_the_plc_starts_the_run(mod
     window, config, _ = modbus_window
     controller, panel = window.controller, window.verdict_panel
     assert "press Start" in panel.detail.text()  # local control: the operator starts
+    assert "Start" in window.image_panel._hint.text()
     log_in_engineer(window)
     assert controller.configure_line(config, "the new PLC")
     images = flat_images(tmp_path / "parts", [10])
@@ -165,6 +166,8 @@ def test_before_the_first_part_the_verdict_panel_says_the_plc_starts_the_run(mod
     # Start is locked under remote control: the panel says who starts and what it waits for.
     assert panel.verdict.text() == "WAITING"
     assert "PLC to trigger" in panel.detail.text() and "Start" not in panel.detail.text()
+    hint = window.image_panel._hint.text()  # the empty live view says the same
+    assert "PLC to trigger" in hint and "Start" not in hint
     controller.line.station.stop_run()  # as the PLC's Stop does
     qtbot.waitUntil(lambda: "PLC to start the run" in panel.detail.text(), timeout=5_000)
     assert panel.verdict.text() == "WAITING"

@@ -213,7 +213,7 @@ class VerdictPanel(QWidget):
         score = None
         if part is None:
             kind = IDLE_KIND
-            word, detail = self._waiting()
+            word, detail = before_first_part(self.state)
         else:
             record = part.record
             kind = PREVIEW_KIND if part.preview else record.verdict
@@ -227,16 +227,16 @@ class VerdictPanel(QWidget):
         self.score.setText("score —" if score is None else f"score {score} / 100 (limit {LIMIT})")
         self.detail.setText(detail)
 
-    def _waiting(self) -> tuple[str, str]:
-        """The big word and the line below it before the first part: what the station waits
-        for. Under remote control Start is locked: the line's PLC starts runs and triggers."""
-        state = self.state
-        if state.model is None:
-            return "NO RECIPE", "an engineer loads a recipe first"
-        running = state.run_state in (RUNNING, PAUSED)
-        if state.remote_control:
-            return "WAITING", ("remote control: waiting for the PLC to trigger a part" if running
-                               else "remote control: waiting for the PLC to start the run")
-        if running:
-            return "READY", "waiting for the first part"
-        return "READY", "press Start to inspect"
+
+def before_first_part(state: AppState) -> tuple[str, str]:
+    """The big word and the line below it while no part is shown: what the station waits for.
+    Under remote control Start is locked: the line's PLC starts runs and triggers parts."""
+    if state.model is None:
+        return "NO RECIPE", "an engineer loads a recipe first"
+    running = state.run_state in (RUNNING, PAUSED)
+    if state.remote_control:
+        return "WAITING", ("remote control: waiting for the PLC to trigger a part" if running
+                           else "remote control: waiting for the PLC to start the run")
+    if running:
+        return "READY", "waiting for the first part"
+    return "READY", "press Start to inspect"
