@@ -237,3 +237,40 @@ def test_a_restore_that_cannot_be_made_says_why_and_leaves_local_control(qtbot):
     assert not window.state.remote_control
     assert "Remote control not restored" in window.state.last_message[1]
     assert window.settings.value("line/remote_control") in (False, "false")
+
+
+@pytest.mark.parametrize("bad_value, restored", [(80, True), (30, False)])
+def test_a_restore_waits_for_the_golden_samples_and_needs_them_right(qtbot, tmp_path, bad_value,
+                                                                    restored):
+    from adgui.gui.settings import open_settings
+    from test_golden import golden_set
+
+    model = tmp_path / "recipes" / "fake.adgui"
+    golden_set(tmp_path, model, good=(20,), bad=(bad_value,))  # 0.3 would pass: judged wrongly
+    model.write_bytes(b"placeholder: the fake inspector does not read it")
+    port = free_port()
+    settings, _ = open_settings()  # as the window left them under remote control
+    settings.setValue("line/outputs", LineConfig({"modbus": {"listen": f"127.0.0.1:{port}"}})
+                      .to_text())
+    settings.setValue("line/remote_control", True)
+    settings.setValue("line/remote_trigger", "plc")
+    settings.setValue("source/kind", "folder")
+    settings.setValue("source/folder/path", str(flat_images(tmp_path / "parts", [10])))
+    settings.setValue("recipe/path", str(model))
+    settings.sync()
+    window = make_window(qtbot, FakeInspector(), model_path="", engineer=False)
+    try:
+        controller = window.controller
+        qtbot.waitUntil(lambda: controller.golden_report is not None, timeout=10_000)
+        assert controller.golden_report.passed is restored
+        if restored:  # not refused while the samples were being judged
+            qtbot.waitUntil(lambda: window.state.remote_control, timeout=5_000)
+            assert controller.line.station.spec.trigger_mode == "plc"
+        else:
+            assert not window.state.remote_control
+            level, text = window.state.last_message
+            assert level == "error" and text.startswith("Remote control not restored: the "
+                                                        "station is not ready: golden samples")
+            assert window.settings.value("line/remote_control") in (False, "false")
+    finally:
+        window.controller.line.close()
