@@ -151,3 +151,126 @@ def test_the_plc_chooses_a_recipe_from_the_table_and_the_window_follows(modbus_w
     database.writer.flush()
     changes = [event for event in database.database.events("recipe_changed")]
     assert changes and changes[-1].new_value == "second" and "line" in changes[-1].user
+
+
+def test_before_the_first_part_the_verdict_panel_says_the_plc_starts_the_run(modbus_window,
+                                                                            qtbot, tmp_path):
+    window, config, _ = modbus_window
+    controller, panel = window.controller, window.verdict_panel
+    assert "press Start" in panel.detail.text()  # local control: the operator starts
+    assert "Start" in window.image_panel._hint.text()
+    log_in_engineer(window)
+    assert controller.configure_line(config, "the new PLC")
+    images = flat_images(tmp_path / "parts", [10])
+    assert controller.enter_remote_control(folder(images, trigger="plc"))
+    # Start is locked under remote control: the panel says who starts and what it waits for.
+    assert panel.verdict.text() == "WAITING"
+    assert "PLC to trigger" in panel.detail.text() and "Start" not in panel.detail.text()
+    hint = window.image_panel._hint.text()  # the empty live view says the same
+    assert "PLC to trigger" in hint and "Start" not in hint
+    controller.line.station.stop_run()  # as the PLC's Stop does
+    qtbot.waitUntil(lambda: "PLC to start the run" in panel.detail.text(), timeout=5_000)
+    assert panel.verdict.text() == "WAITING"
+
+
+def _remote_events(window) -> list:
+    database = window.controller.database
+    database.writer.flush()
+    return database.database.events("remote_control_on")
+
+
+def test_remote_control_comes_back_after_a_restart_and_the_restore_is_recorded(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QMessageBox
+
+    from adgui.access.guard import STARTUP_USER
+    from adgui.pipeline.userdata import settings_path
+
+    recipe = tmp_path / "fake.adgui"
+    recipe.write_bytes(b"a recipe file; the fake inspector is what loads")
+    window = make_window(qtbot, FakeInspector(), model_path=str(recipe))
+    port = free_port()
+    config = LineConfig({"modbus": {"listen": f"127.0.0.1:{port}", "ack_timeout_ms": 60_000}})
+    assert window._apply_line_outputs(config, "the new PLC")
+    images = flat_images(tmp_path / "parts", [10, 90])
+    assert window.controller.enter_remote_control(folder(images, trigger="plc"))
+    # Kept at once, as after a power cut: the settings file already says so.
+    assert QSettings(str(settings_path()), QSettings.Format.IniFormat).value(
+        "line/remote_control") in (True, "true")
+    window.close()  # under remote control Stop is locked, yet the operator can quit
+    quit_button = next(b for b in window.quit_question.buttons() if window.quit_question
+                       .buttonRole(b) == QMessageBox.ButtonRole.DestructiveRole)
+    quit_button.click()
+    assert not window.isVisible()
+
+    again = make_window(qtbot, FakeInspector(), model_path="", engineer=False)  # an operator
+    try:
+        qtbot.waitUntil(lambda: again.state.remote_control, timeout=10_000)
+        assert again.links_panel.remote.isVisible()
+        assert not again.source_bar.start_button.isEnabled()
+        assert again.verdict_panel.verdict.text() == "WAITING"
+        (entered, restored) = _remote_events(again)
+        assert entered.user == "erika" and restored.user == STARTUP_USER
+        assert "restored at start-up" in restored.reason
+        plc = Plc(port)
+        try:  # the PLC runs the station again, with the source it was handed
+            plc.wait_for(reg.READY_REG, 1)
+            plc.trigger()
+            assert plc.take_result()[1] == (1, 0, 0)
+        finally:
+            plc.close()
+        log_in_engineer(again)
+        assert again.controller.leave_remote_control("maintenance")
+        assert QSettings(str(settings_path()), QSettings.Format.IniFormat).value(
+            "line/remote_control") in (False, "false")
+    finally:
+        again.controller.line.close()
+
+
+def test_a_restore_that_cannot_be_made_says_why_and_leaves_local_control(qtbot):
+    from adgui.gui.settings import open_settings
+
+    settings, _ = open_settings()
+    settings.setValue("line/remote_control", True)  # but no PLC output is configured
+    settings.sync()
+    window = make_window(qtbot, FakeInspector(), model_path="", engineer=False)
+    assert not window.state.remote_control
+    assert "Remote control not restored" in window.state.last_message[1]
+    assert window.settings.value("line/remote_control") in (False, "false")
+
+
+@pytest.mark.parametrize("bad_value, restored", [(80, True), (30, False)])
+def test_a_restore_waits_for_the_golden_samples_and_needs_them_right(qtbot, tmp_path, bad_value,
+                                                                    restored):
+    from adgui.gui.settings import open_settings
+    from test_golden import golden_set
+
+    model = tmp_path / "recipes" / "fake.adgui"
+    golden_set(tmp_path, model, good=(20,), bad=(bad_value,))  # 0.3 would pass: judged wrongly
+    model.write_bytes(b"placeholder: the fake inspector does not read it")
+    port = free_port()
+    settings, _ = open_settings()  # as the window left them under remote control
+    settings.setValue("line/outputs", LineConfig({"modbus": {"listen": f"127.0.0.1:{port}"}})
+                      .to_text())
+    settings.setValue("line/remote_control", True)
+    settings.setValue("line/remote_trigger", "plc")
+    settings.setValue("source/kind", "folder")
+    settings.setValue("source/folder/path", str(flat_images(tmp_path / "parts", [10])))
+    settings.setValue("recipe/path", str(model))
+    settings.sync()
+    window = make_window(qtbot, FakeInspector(), model_path="", engineer=False)
+    try:
+        controller = window.controller
+        qtbot.waitUntil(lambda: controller.golden_report is not None, timeout=10_000)
+        assert controller.golden_report.passed is restored
+        if restored:  # not refused while the samples were being judged
+            qtbot.waitUntil(lambda: window.state.remote_control, timeout=5_000)
+            assert controller.line.station.spec.trigger_mode == "plc"
+        else:
+            assert not window.state.remote_control
+            level, text = window.state.last_message
+            assert level == "error" and text.startswith("Remote control not restored: the "
+                                                        "station is not ready: golden samples")
+            assert window.settings.value("line/remote_control") in (False, "false")
+    finally:
+        window.controller.line.close()

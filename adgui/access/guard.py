@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the records load SQLAlchemy: only when a guard is made
 
 log = logging.getLogger(__name__)
 LINE_USER = "line PLC (remote control)"  # the author of changes the PLC makes
+STARTUP_USER = "system (start-up)"  # the author of what the station restores when it starts
 
 
 def action_kinds() -> dict[str, str]:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
-from ..access.guard import Guard
+from ..access.guard import STARTUP_USER, Guard
 from ..access.session import Session
 from ..access.users import UserStore
 from ..golden import GoldenReport, GoldenSet, check as check_golden, record_check
@@ -91,6 +91,9 @@ class _VersionWorker(QThread):
 class InspectionController(QObject):
     version_applied = Signal(object)  # the new RecipeVersion, now in force
     change_refused = Signal(str)  # why a threshold or ROI change was not made
+    # The source handed to the PLC, or None under local control: what the settings keep so
+    # that a restart (a power cut) gives the station back to the line.
+    remote_control_kept = Signal(object)
 
     def __init__(self, state: AppState, open_inspector: Callable = Inspector.open,
                  open_source_fn: Callable = open_source, parent: QObject | None = None,
@@ -123,6 +126,8 @@ class InspectionController(QObject):
         self.line.state_changed.connect(self._on_station_state)
         self.line.recipe_switched.connect(self._on_plc_recipe)
         self._line_error_code = 0
+        self._remote_due: SourceSpec | None = None  # remote control to restore at start-up
+        self._golden_checking = False  # a golden check runs: a restore waits for its result
         if self.golden_policy.on_shift_start:
             self._golden_due = "station start"  # judged when the first recipe has loaded
         self.loader = ModelLoader(open_inspector, parent=self)
@@ -308,10 +313,12 @@ class InspectionController(QObject):
         self.state.tell(f"Recipe '{info.name}' loaded ({info.detector}, {info.device}).")
         if self._golden_due or (self.golden_policy.on_recipe_change and pending is not None):
             self.check_golden(self._golden_due or "recipe change")
+        self._restore_when_ready()
 
     def _on_load_failed(self, text: str) -> None:
         self.state.set_run_state(IDLE)
         self.state.tell(f"The model could not be loaded. {text}", "error")
+        self._restore_when_ready()
 
     # -- source --------------------------------------------------------------------------
     def start(self, spec: SourceSpec, limit: int | None = None) -> bool:
@@ -400,34 +407,79 @@ class InspectionController(QObject):
     def enter_remote_control(self, spec: SourceSpec) -> bool:
         """Hand the station to the line's PLC: it starts, stops, triggers and chooses recipes;
         the window's Start / Stop / recipe controls are locked until an engineer takes it back."""
-        if not self.line.plc_capable:
-            self.state.tell("Remote control needs a Modbus or OPC UA output (Station ▸ Line "
-                            "outputs…).", "warning")
-            return False
-        if self.state.model is None:
-            self.state.tell("Load a recipe before handing the station to the line.", "warning")
-            return False
-        if self.golden_block:
-            self.state.tell(f"The station is not ready for the line: {self.golden_block}", "error")
+        problem = self._not_ready_for_the_line()
+        if problem:
+            self.state.tell(f"Cannot hand the station to the line: {problem}",
+                            "error" if self.golden_block else "warning")
             return False
         if not self.require("start") or not self._source_allowed(spec):
             return False
+        error = self._hand_to_the_line(spec, self._user(), "handed to the line")
+        if error:
+            self.state.tell(f"Cannot hand the station to the line: {error}", "error")
+            return False
+        self.state.tell("Remote control: the line's PLC now runs this station.")
+        self.remote_control_kept.emit(spec)
+        return True
+
+    def restore_remote_control(self, spec: SourceSpec) -> None:
+        """At start-up: the station was under remote control when the window closed, so it
+        goes back to the line (recorded as the system's) once its recipe has loaded and its
+        golden samples are judged right; if it cannot, it stays local and says why."""
+        self._remote_due = spec
+        if self.state.run_state == LOADING:
+            self.state.tell("The station was under remote control when it closed: it goes back "
+                            "to the line's PLC once its recipe is loaded.")
+        self._restore_when_ready()
+
+    def _restore_when_ready(self) -> None:
+        if self._remote_due is None or self.state.run_state == LOADING:
+            return
+        if self.state.model is not None and (self._golden_due or self._golden_checking):
+            return  # called again with the golden samples' result
+        self._restore_remote_control()
+
+    def _restore_remote_control(self) -> None:
+        spec, self._remote_due = self._remote_due, None
+        problem = self._not_ready_for_the_line() or self._hand_to_the_line(
+            spec, STARTUP_USER, "restored at start-up: the station was under remote control")
+        if problem:
+            self.state.tell(f"Remote control not restored: {problem.rstrip('.')}. The station "
+                            f"is under local control; hand it to the line again (Station menu).",
+                            "error")
+            self.remote_control_kept.emit(None)
+            return
+        self.state.tell("Remote control restored: the line's PLC runs this station, as before "
+                        "the restart.")
+        self.remote_control_kept.emit(spec)
+
+    def _not_ready_for_the_line(self) -> str:
+        """Why the station cannot be handed to the PLC now ("" if it can)."""
+        if not self.line.plc_capable:
+            return "remote control needs a Modbus or OPC UA output (Station ▸ Line outputs…)."
+        if self.state.model is None:
+            return "load a recipe first."
+        if self.golden_block:
+            return f"the station is not ready: {self.golden_block}"
+        return ""
+
+    def _hand_to_the_line(self, spec: SourceSpec, user: str, reason: str) -> str:
+        """Start `spec` under the PLC's control, recorded as `user`'s; "" or, if the source
+        does not start (the station then stays local), why."""
         self._stop_run()
         self.source_in_force = spec
-        self.line.set_remote_control(True, spec, self._user(), "handed to the line")
+        self.line.set_remote_control(True, spec, user, reason)
         try:  # running and ready for the PLC's triggers; its Stop / Start methods take over
             self.line.start(spec)
         except (ValueError, RuntimeError) as error:  # SourceError is a RuntimeError
-            self.line.set_remote_control(False, None, self._user(), "the source did not start")
-            self.state.tell(f"Cannot hand the station to the line: {error}", "error")
+            self.line.set_remote_control(False, None, user, "the source did not start")
             self._publish_line()
-            return False
+            return str(error)
         self._run_id = self.pipeline.run_id
         self.state.set_source(spec.describe())
         self.state.set_run_state(RUNNING)
-        self.state.tell("Remote control: the line's PLC now runs this station.")
         self._publish_line()
-        return True
+        return ""
 
     def leave_remote_control(self, reason: str) -> bool:
         """An engineer takes the station back from the PLC (recorded with the reason)."""
@@ -438,7 +490,13 @@ class InspectionController(QObject):
         self.line.set_remote_control(False, None, self._user(), reason)
         self.state.tell("Local control: the PLC can no longer trigger, start or switch recipes.")
         self._publish_line()
+        self.remote_control_kept.emit(None)
         return True
+
+    def stop_to_quit(self) -> None:
+        """Quitting stops the run, also under remote control (the choice is kept: at the next
+        start the station goes back to the line)."""
+        self._stop_run()
 
     def _user(self) -> str:
         return self.guard.user if self.guard is not None else ""
@@ -530,6 +588,7 @@ class InspectionController(QObject):
             return
         self.stop()
         self._set_golden_block(f"the golden samples are being judged ({occasion})")
+        self._golden_checking = True
 
         def work() -> None:
             try:
@@ -578,6 +637,11 @@ class InspectionController(QObject):
     def _on_golden_checked(self, number: int, report, occasion: str) -> None:
         if number != self._golden_runs:
             return  # a later check (another recipe, a new shift) is the one that counts
+        self._golden_checking = False
+        self._judge_golden(report, occasion)
+        self._restore_when_ready()
+
+    def _judge_golden(self, report, occasion: str) -> None:
         if isinstance(report, str):
             self._set_golden_block(report)
             return

@@ -12,8 +12,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QPushButton, QStackedWidget,
                                QWidget)
 
 from .score_scale import operator_score
-from .state import AppState
-from .verdict_panel import verdict_word
+from .state import PAUSED, RUNNING, AppState
+from .verdict_panel import before_first_part, verdict_word
 
 EMPTY_NO_MODEL = ("<h2>No recipe loaded</h2>"
                   "<p>An engineer logs in (Station ▸ Engineer login) and trains or picks a recipe:"
@@ -61,6 +61,8 @@ class ImagePanel(QWidget):
         (state.reviewed_changed if follow == REVIEW else state.shown_changed).connect(self._refresh)
         state.model_changed.connect(self._refresh)
         state.overlay_changed.connect(self._on_overlay)
+        for signal in (state.run_state_changed, state.line_changed):  # what the hint says
+            signal.connect(self._on_waiting_changed)
         self._refresh()
 
     def part(self):
@@ -75,11 +77,25 @@ class ImagePanel(QWidget):
         self.overlay_button.blockSignals(False)
         self._refresh(keep_view=True)
 
+    def _on_waiting_changed(self, *_args) -> None:
+        if self.part() is None:
+            self._refresh()
+
+    def _empty_hint(self) -> str:
+        state = self.state
+        if self.follow == REVIEW:
+            return EMPTY_NO_REVIEW
+        if state.model is None:
+            return EMPTY_NO_MODEL
+        if not state.remote_control and state.run_state not in (RUNNING, PAUSED):
+            return EMPTY_NO_FRAME
+        word, detail = before_first_part(state)  # the PLC or the source brings the next part
+        return f"<h2>{word.capitalize()}</h2><p>{detail[0].upper()}{detail[1:]}.</p>"
+
     def _refresh(self, keep_view: bool = False) -> None:
         result = self.part()
         if result is None:
-            self._hint.setText(EMPTY_NO_REVIEW if self.follow == REVIEW
-                               else EMPTY_NO_FRAME if self.state.model else EMPTY_NO_MODEL)
+            self._hint.setText(self._empty_hint())
             self._stack.setCurrentWidget(self._hint)
             self._caption.setText("")
             self._part_id = None

@@ -6,6 +6,7 @@ operator, but the controller checks every change itself.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QUrl
@@ -18,6 +19,7 @@ from ..pipeline.catalog import TRAINING_NEEDS_FULL_BUILD, device_choices, traini
 from ..pipeline.control_chart import EwmaConfig
 from ..pipeline.userdata import RECIPE_SUFFIX, logs_dir, recipes_dir
 from ..runtime import is_exported_recipe
+from ..sources.base import accepts_trigger
 from ..sources.recipe_settings import load_recipe_source, save_recipe_source
 from .charts_panel import ChartsPanel
 from .controller import GoldenPolicy, InspectionController
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         for signal in (state.role_changed, state.model_changed, state.run_state_changed,
                        state.line_changed):
             signal.connect(self._reflect_role)
+        controller.remote_control_kept.connect(self._keep_remote_control)
         self._restore_settings()
         self._reflect_role()
         QApplication.instance().installEventFilter(self)
@@ -474,6 +477,17 @@ class MainWindow(QMainWindow):
         self.settings.setValue("line/outputs", config.to_text())
         return True
 
+    def _keep_remote_control(self, spec) -> None:
+        """Written at once, not at closing: after a power cut the station goes back to the
+        line with the source it was handed over with."""
+        if spec is not None:
+            self.source_bar.set_spec(spec)
+            save_source_settings(self.settings, spec, self.source_bar.all_settings())
+            # The bar offers a kind's own triggers only; the PLC's is kept here.
+            self.settings.setValue("line/remote_trigger", spec.trigger)
+        self.settings.setValue("line/remote_control", spec is not None)
+        self.settings.sync()
+
     def ask_leave_remote_control(self) -> None:
         reason, accepted = QInputDialog.getText(
             self, "Take back local control", "Why does the station leave the PLC's control? "
@@ -637,20 +651,27 @@ class MainWindow(QMainWindow):
         recipe = str(settings.value("recipe/path", ""))
         if recipe and Path(recipe).is_file():  # the recipe in force when the window closed,
             self.controller.load_model(recipe, restoring=True)  # with its version in force
+        if flag(settings, "line/remote_control", False):  # the PLC stays in charge
+            spec = self.source_bar.spec()
+            trigger = str(settings.value("line/remote_trigger", "") or "")
+            if accepts_trigger(spec.source_class, trigger):
+                spec = replace(spec, trigger=trigger)
+            self.controller.restore_remote_control(spec)
 
     def ask_quit(self) -> QMessageBox:
         """Asked when the window is closed while inspection runs; it does not block, so
         nothing waits on it. Stop and quit stops the line first."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "Quit while inspecting?",
-                          "Inspection is running. Quitting stops it: parts that arrive "
-                          "afterwards get no verdict.", parent=self)
+        text = "Inspection is running. Quitting stops it: parts that arrive afterwards get no verdict."
+        if self.state.remote_control:
+            text += " The line's PLC stays in charge: at the next start it runs the station again."
+        box = QMessageBox(QMessageBox.Icon.Warning, "Quit while inspecting?", text, parent=self)
         quit_button = box.addButton("Stop and quit", QMessageBox.ButtonRole.DestructiveRole)
         keep = box.addButton("Keep inspecting", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
 
         def answered(button) -> None:
-            if button is quit_button:
-                self.controller.stop()
+            if button is quit_button:  # also under remote control, where Stop is locked
+                self.controller.stop_to_quit()
                 self.close()
         box.buttonClicked.connect(answered)
         box.open()

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from ..records.part import ERROR, FAIL, NOT_JUDGED, PASS
 from .palette import IDLE_KIND, PREVIEW_KIND, look
 from .score_scale import LIMIT, operator_score
-from .state import AppState
+from .state import PAUSED, RUNNING, AppState
 
 WORDS = {PASS: "✔ PASS", FAIL: "✖ FAIL", NOT_JUDGED: "? NOT JUDGED", ERROR: "! ERROR"}
 
@@ -195,8 +195,9 @@ class VerdictPanel(QWidget):
         layout.addWidget(self.verdict, 1)
         layout.addWidget(self.score)
         layout.addWidget(self.detail)
-        state.shown_changed.connect(self._refresh)
-        state.model_changed.connect(self._refresh)
+        for signal in (state.shown_changed, state.model_changed, state.line_changed,
+                       state.run_state_changed):
+            signal.connect(self._refresh)
         self._refresh()
 
     def set_show_score(self, shown: bool) -> None:
@@ -207,13 +208,12 @@ class VerdictPanel(QWidget):
         """The verdict box's height; the window sets it from its own height."""
         self.verdict.setMinimumHeight(pixels)
 
-    def _refresh(self) -> None:
+    def _refresh(self, *_args) -> None:
         part = self.state.shown
         score = None
         if part is None:
             kind = IDLE_KIND
-            word = "READY" if self.state.model else "NO RECIPE"
-            detail = "press Start to inspect" if self.state.model else "an engineer loads a recipe first"
+            word, detail = before_first_part(self.state)
         else:
             record = part.record
             kind = PREVIEW_KIND if part.preview else record.verdict
@@ -226,3 +226,17 @@ class VerdictPanel(QWidget):
         self.score.setVisible(self.show_score)
         self.score.setText("score —" if score is None else f"score {score} / 100 (limit {LIMIT})")
         self.detail.setText(detail)
+
+
+def before_first_part(state: AppState) -> tuple[str, str]:
+    """The big word and the line below it while no part is shown: what the station waits for.
+    Under remote control Start is locked: the line's PLC starts runs and triggers parts."""
+    if state.model is None:
+        return "NO RECIPE", "an engineer loads a recipe first"
+    running = state.run_state in (RUNNING, PAUSED)
+    if state.remote_control:
+        return "WAITING", ("remote control: waiting for the PLC to trigger a part" if running
+                           else "remote control: waiting for the PLC to start the run")
+    if running:
+        return "READY", "waiting for the first part"
+    return "READY", "press Start to inspect"
