@@ -20,8 +20,8 @@ from typing import Callable
 from algorithms.geometry_advice import Proposal, defect_in_pixels, describe_geometry, propose_geometry
 
 __all__ = ["Proposal", "add_geometry_options", "defect_in_pixels", "defect_size",
-           "describe_geometry", "first_image_shape", "geometry_overrides", "model_input_size",
-           "propose_geometry"]
+           "describe_geometry", "first_image_layout", "first_image_shape", "geometry_overrides",
+           "model_input_size", "propose_geometry"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(px|mm)?\s*$", re.IGNORECASE)
 
@@ -106,8 +106,15 @@ def model_input_size(detector: str, preset: str, overrides: dict) -> int:
 
 def first_image_shape(data: Path) -> tuple[int, int]:
     """(height, width) of the first good image training would read from `data`."""
+    height, width, _ = first_image_layout(data)
+    return height, width
+
+
+def first_image_layout(data: Path) -> tuple[int, int, int]:
+    """(height, width, bit depth of the file: 8 or 16) of the first good image training
+    would read from `data`."""
     from algorithms.datasets import training_images
     from algorithms.images import read_native
 
-    image, _ = read_native(training_images(data)[0])
-    return image.shape[0], image.shape[1]
+    image, depth = read_native(training_images(data)[0])
+    return image.shape[0], image.shape[1], depth
