@@ -252,7 +252,7 @@ class TrainingDialog(QDialog):
         # text would float below the field it explains.
         self.geometry_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._proposal: Proposal | None = None
-        self._first_images: dict[str, FirstImage | str] = {}  # folder -> its first image, or why not
+        self._first_images: dict[str, FirstImage | str] = {}  # folder -> first image, or why not
         row = QWidget()
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -313,7 +313,7 @@ class TrainingDialog(QDialog):
         be read: one reading serves the geometry proposal and the depth question."""
         if not folder or not Path(folder).is_dir():
             return "Choose a folder of good images to see the working resolution it needs."
-        if folder not in self._first_images:  # read once per folder: the text changes per keystroke
+        if folder not in self._first_images:  # once per folder: the text changes per keystroke
             try:
                 self._first_images[folder] = first_image_layout(Path(folder))
             except ValueError as exc:  # no images, or an unreadable first image
