@@ -182,6 +182,7 @@ class TrainingDialog(QDialog):
         help_text = QLabel("a 12-bit camera saving 16-bit files: 12", objectName="hint")
         # The first image's largest value: the fact that tells a 12-bit camera's files apart.
         self.depth_text = QLabel(wordWrap=True, objectName="hint")
+        self.depth_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._depth_widget = QWidget()
         layout = QHBoxLayout(self._depth_widget)
         layout.setContentsMargins(0, 0, 0, 0)
