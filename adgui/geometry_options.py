@@ -14,14 +14,14 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 # Pure Python (no torch): the window's training dialog takes these from here.
 from algorithms.geometry_advice import Proposal, defect_in_pixels, describe_geometry, propose_geometry
 
-__all__ = ["Proposal", "add_geometry_options", "defect_in_pixels", "defect_size",
-           "describe_geometry", "first_image_shape", "geometry_overrides", "model_input_size",
-           "propose_geometry"]
+__all__ = ["FirstImage", "Proposal", "add_geometry_options", "defect_in_pixels", "defect_size",
+           "describe_geometry", "first_image_layout", "first_image_shape", "geometry_overrides",
+           "model_input_size", "propose_geometry"]
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(px|mm)?\s*$", re.IGNORECASE)
 
@@ -104,10 +104,25 @@ def model_input_size(detector: str, preset: str, overrides: dict) -> int:
     return make_config(detector, preset, **overrides).image_size
 
 
+class FirstImage(NamedTuple):
+    """What the first good image of a training folder tells before training."""
+
+    height: int
+    width: int
+    bit_depth: int  # of the file: 8, or 16 for any deeper file
+    peak: int  # its largest value
+
+
 def first_image_shape(data: Path) -> tuple[int, int]:
     """(height, width) of the first good image training would read from `data`."""
+    first = first_image_layout(data)
+    return first.height, first.width
+
+
+def first_image_layout(data: Path) -> FirstImage:
+    """Size, file depth and largest value of the first good image training would read."""
     from algorithms.datasets import training_images
     from algorithms.images import read_native
 
-    image, _ = read_native(training_images(data)[0])
-    return image.shape[0], image.shape[1]
+    image, depth = read_native(training_images(data)[0])
+    return FirstImage(image.shape[0], image.shape[1], depth, int(image.max(initial=0)))

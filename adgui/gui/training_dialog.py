@@ -9,8 +9,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFileDialog, 
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
-from ..geometry_options import (Proposal, defect_in_pixels, describe_geometry, first_image_shape,
-                                model_input_size, propose_geometry)
+from ..geometry_options import (FirstImage, Proposal, defect_in_pixels, describe_geometry,
+                                first_image_layout, model_input_size, propose_geometry)
 from ..pipeline.catalog import (DETECTOR_DEFAULT, backbone_names, default_preset, detector_names,
                                 device_choices, preset_names)
 from ..pipeline.userdata import recipe_path, safe_recipe_name, unique_recipe_name
@@ -48,8 +48,10 @@ class TrainingDialog(QDialog):
         self.backbone.setToolTip("Backbones listed first load their ImageNet weights offline")
         self.device = QComboBox()
         self.device.addItems(device_choices())
-        form = QFormLayout()
+        form = self._form = QFormLayout()
         form.addRow("Good images", folder_row)
+        form.addRow("Significant bits", self._depth_row())
+        form.addRow("", self.depth_text)
         form.addRow("Recipe name", self.name)
         form.addRow("Detector", self.detector)
         form.addRow("Preset", self.preset)
@@ -84,6 +86,7 @@ class TrainingDialog(QDialog):
                        self.defect.valueChanged, self.defect_unit.currentTextChanged,
                        self.mm_per_px.valueChanged, self.working_side.valueChanged):
             signal.connect(self._update_proposal)
+        self.bit_depth.valueChanged.connect(self._update_depth_text)
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.close_button.clicked.connect(self.close)
@@ -116,9 +119,14 @@ class TrainingDialog(QDialog):
             self._show_status(f"The input geometry cannot be chosen: {self.geometry_text.text()}",
                               error=True)
             return False
+        too_deep = self._too_deep_text()
+        if too_deep:
+            self._show_status(too_deep, error=True)
+            return False
         overrides = {"backbone": chosen, **self.overrides, **geometry}
         job = TrainJob(folder, self.detector.currentText(), str(recipe_path(name)),
-                       self.preset.currentText(), self.device.currentText(), name, overrides)
+                       self.preset.currentText(), self.device.currentText(), name, overrides,
+                       bit_depth=self.significant_bits())
         self.worker = TrainWorker(job, parent=self)
         self.worker.progress.connect(self._on_progress)
         self.worker.trained.connect(self._on_trained)
@@ -146,15 +154,14 @@ class TrainingDialog(QDialog):
     def _on_trained(self, result) -> None:
         self.result = result
         self.progress.setValue(1000)
-        skipped = f"; {len(result.skipped)} unreadable images skipped" if result.skipped else ""
         self._show_status(f"Trained on {result.train_images} images in {result.fit_seconds:.1f} s "
-                          f"({result.device}){skipped}. Saved as recipe "
+                          f"({result.device}){_skipped_text(result.skipped)}. Saved as recipe "
                           f"'{Path(result.model_path).stem}'.{_caught_line(result.synthetic_defects)}"
-                          f"{self._declared_line()}")
+                          f"{self._declared_line()}{self._depth_line()}")
         self.recipe_trained.emit(str(result.model_path))
 
     def _on_failed(self, text: str) -> None:
-        self._show_status(f"Training failed: {text}", error=True)
+        self._show_status(f"Training failed: {_in_window_words(text)}", error=True)
 
     def _on_cancelled(self) -> None:
         self.progress.setValue(0)
@@ -165,6 +172,61 @@ class TrainingDialog(QDialog):
         if worker is not None:
             worker.deleteLater()
         self._set_running(False)
+
+    # -- bit depth -----------------------------------------------------------------------
+    def _depth_row(self) -> QWidget:
+        # Asked for 16-bit folders only: their files do not say how many bits the camera filled.
+        self.bit_depth = QSpinBox(minimum=9, maximum=16, value=16, suffix=" bits")
+        self.bit_depth.setToolTip("How many of the 16 bits the camera fills; 16-bit files are "
+                                  "divided by this depth's full scale, here and when inspecting")
+        help_text = QLabel("a 12-bit camera saving 16-bit files: 12", objectName="hint")
+        # The first image's largest value: the fact that tells a 12-bit camera's files apart.
+        self.depth_text = QLabel(wordWrap=True, objectName="hint")
+        self.depth_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self._depth_widget = QWidget()
+        layout = QHBoxLayout(self._depth_widget)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.bit_depth)
+        layout.addWidget(help_text)
+        layout.addStretch(1)
+        return self._depth_widget
+
+    def significant_bits(self) -> int | None:
+        """The declared depth of the chosen folder's 16-bit files; None for 8-bit folders (or
+        one whose first image cannot be read: training then says why)."""
+        first = self._first_image(self.folder.text().strip())
+        if isinstance(first, str) or first.bit_depth <= 8:
+            return None
+        return self.bit_depth.value()
+
+    def _update_depth_text(self, *_) -> None:
+        first = self._first_image(self.folder.text().strip())
+        deep = not isinstance(first, str) and first.bit_depth > 8
+        self._form.setRowVisible(self._depth_widget, deep)
+        self._form.setRowVisible(self.depth_text, deep)
+        if not deep:
+            return
+        bits = self.bit_depth.value()
+        text = (f"The first image's largest value is {first.peak} of {(1 << bits) - 1} at "
+                f"{bits} bits.")
+        if first.peak >= 1 << bits:
+            text += " More than these bits hold: declare more significant bits."
+        self.depth_text.setText(text)
+        self._grow_to_fit()
+
+    def _too_deep_text(self) -> str:
+        """Why the declared depth cannot be right for the folder ("" when it can be): training
+        would refuse its first image, and the engineer can fix that before waiting for it."""
+        bits = self.significant_bits()
+        first = self._first_image(self.folder.text().strip())
+        if bits is None or isinstance(first, str) or first.peak < 1 << bits:
+            return ""
+        return (f"The first image holds values up to {first.peak}, more than {bits} significant "
+                f"bits allow: set Significant bits to 16 if the camera fills all 16 bits.")
+
+    def _depth_line(self) -> str:
+        bits = self.worker.job.bit_depth if self.worker is not None else None
+        return f"\n16-bit files read as {bits} significant bits." if bits else ""
 
     # -- input geometry ------------------------------------------------------------------
     def _defect_row(self) -> QWidget:
@@ -191,7 +253,7 @@ class TrainingDialog(QDialog):
         # text would float below the field it explains.
         self.geometry_text.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._proposal: Proposal | None = None
-        self._shapes: dict[str, tuple[int, int] | str] = {}  # folder -> (H, W), or why not
+        self._first_images: dict[str, FirstImage | str] = {}  # folder -> first image, or why not
         row = QWidget()
         layout = QHBoxLayout(row)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -219,16 +281,17 @@ class TrainingDialog(QDialog):
         self.mm_per_px.setVisible(in_mm)
         self.mm_per_px_label.setVisible(in_mm)
         self._proposal = None
-        shape = self._image_shape(self.folder.text().strip())
-        if isinstance(shape, str):
-            self.geometry_text.setText(shape)
+        self._update_depth_text()
+        first = self._first_image(self.folder.text().strip())
+        if isinstance(first, str):
+            self.geometry_text.setText(first)
             return
         try:
             size = model_input_size(self.detector.currentText(), self.preset.currentText(),
                                     self.overrides)
             defect = defect_in_pixels(self.defect.value(), self.defect_unit.currentText(),
                                       self.mm_per_px.value())
-            height, width = shape
+            height, width = first.height, first.width
             if self.working_side.value():
                 self._proposal = describe_geometry(height, width, defect,
                                                    self.working_side.value(), image_size=size)
@@ -246,16 +309,17 @@ class TrainingDialog(QDialog):
         self.geometry_text.setText(f"Images of {width} x {height} px{scale}. "
                                    f"{self._proposal.explanation}")
 
-    def _image_shape(self, folder: str) -> tuple[int, int] | str:
-        """(height, width) of the folder's first good image, or why it cannot be read."""
+    def _first_image(self, folder: str) -> FirstImage | str:
+        """The folder's first good image (size, file depth, largest value), or why it cannot
+        be read: one reading serves the geometry proposal and the depth question."""
         if not folder or not Path(folder).is_dir():
             return "Choose a folder of good images to see the working resolution it needs."
-        if folder not in self._shapes:  # read once per folder: the text changes per keystroke
+        if folder not in self._first_images:  # once per folder: the text changes per keystroke
             try:
-                self._shapes[folder] = first_image_shape(Path(folder))
+                self._first_images[folder] = first_image_layout(Path(folder))
             except ValueError as exc:  # no images, or an unreadable first image
-                self._shapes[folder] = f"The working resolution cannot be proposed: {exc}"
-        return self._shapes[folder]
+                self._first_images[folder] = f"The working resolution cannot be proposed: {exc}"
+        return self._first_images[folder]
 
     def _declared_line(self) -> str:
         proposal = self._proposal
@@ -290,8 +354,8 @@ class TrainingDialog(QDialog):
 
     def _set_running(self, running: bool) -> None:
         for widget in (self.folder, self.name, self.detector, self.preset, self.backbone, self.device,
-                       self.defect, self.defect_unit, self.mm_per_px, self.working_side,
-                       self.train_button):
+                       self.bit_depth, self.defect, self.defect_unit, self.mm_per_px,
+                       self.working_side, self.train_button):
             widget.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.cancel_button.setVisible(running)
@@ -304,6 +368,17 @@ class TrainingDialog(QDialog):
         self.status.setProperty("error", error)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
+        self._grow_to_fit()
+
+    def _grow_to_fit(self) -> None:
+        # Wrapped labels (status, hints) ask for height at the dialog's width; a window only
+        # keeps its minimum, so without this a two-line message clips the hints above it.
+        if not self.isVisible():
+            return
+        self.layout().activate()  # the new text's height, now rather than at the next event
+        needed = self.layout().totalHeightForWidth(self.width())
+        if needed > self.height():
+            self.resize(self.width(), needed)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if self.worker is not None:
@@ -311,6 +386,22 @@ class TrainingDialog(QDialog):
             self._show_status("Training is running: cancel it before closing.", error=True)
             return
         super().closeEvent(event)
+
+
+def _skipped_text(skipped: list[str]) -> str:
+    """The images training left out, with the first one's reason: "unreadable" would hide a
+    file deeper than the declared significant bits."""
+    if not skipped:
+        return ""
+    count = f"{len(skipped)} images" if len(skipped) > 1 else "1 image"
+    more = f" and {len(skipped) - 1} more" if len(skipped) > 1 else ""
+    return f"; {count} skipped ({_in_window_words(skipped[0])}{more})"
+
+
+def _in_window_words(text: str) -> str:
+    """A training message as the dialog's fields name things (the command line's flag is
+    this dialog's Significant bits)."""
+    return text.replace("--bit-depth ", "Significant bits at ")
 
 
 def _caught_line(synthetic: dict | None) -> str:

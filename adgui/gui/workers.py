@@ -33,6 +33,7 @@ class TrainJob:
     overrides: dict = field(default_factory=dict)  # detector settings, e.g. backbone
     # Pasted into held-out good images after training: "detects 95 % of 3-pixel spots, ..."
     synthetic_defects: tuple | str | None = "default"  # the window's measure after training
+    bit_depth: int | None = None  # significant bits of 16-bit files (None: 8-bit, or all 16)
 
 
 class TrainWorker(QThread):
@@ -65,7 +66,7 @@ class TrainWorker(QThread):
             result = train(job.data, job.detector, job.out, preset=job.preset,
                            device=job.device, name=job.name or None,
                            progress=self._on_progress, synthetic_defects=defects,
-                           **job.overrides)
+                           bit_depth=job.bit_depth, **job.overrides)
         except BaseException as error:  # noqa: BLE001 - a worker reports, never raises into Qt
             if is_cancelled(error) or self._cancel.is_set():
                 self.cancelled.emit()
