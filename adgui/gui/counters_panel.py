@@ -34,7 +34,7 @@ class CountersPanel(QWidget):
             tile_layout.addWidget(value)
             self.values[key] = value
             grid.addWidget(tile, index // 3, index % 3)
-        self.shift = QLabel(objectName="counterCaption")
+        self.shift = QLabel(objectName="counterCaption", wordWrap=True)  # a shift's name may be long
         self.new_shift_button = QPushButton("New shift…")
         self.new_shift_button.setToolTip("Start counting a new shift; the reason is recorded and "
                                          "no part is deleted")

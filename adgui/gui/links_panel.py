@@ -2,8 +2,10 @@
 (up, or down with the reason and the results waiting), and the error the line sees."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
+from .elided_label import ElidedLabel
 from .state import AppState
 
 
@@ -26,9 +28,9 @@ class LinksPanel(QWidget):
                              objectName="remoteBanner")
         self.remote.setStyleSheet("QLabel { background: #0b3d91; color: white; font-weight: bold;"
                                   " padding: 4px 10px; border-radius: 3px; }")
-        self.error = QLabel(objectName="lineError")
+        self.error = QLabel(objectName="lineError", wordWrap=True)  # a message: it may be long
         self.error.setStyleSheet("QLabel { color: #8b0000; font-weight: bold; }")
-        self.links = QLabel(objectName="lineLinks")
+        self.links = ElidedLabel(mode=Qt.TextElideMode.ElideRight, objectName="lineLinks")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.remote)

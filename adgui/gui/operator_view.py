@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from .elided_label import ElidedLabel
 from .image_panel import REVIEW, ImagePanel
 from .state import PAUSED, RUNNING, AppState
 from .verdict_panel import verdict_word
@@ -30,7 +31,8 @@ class RunBar(QWidget):
         self.start_button = QPushButton(f"▶  Start  ({SHORTCUTS['start']})", objectName="startButton")
         self.pause_button = QPushButton(f"❚❚  Pause  ({SHORTCUTS['pause']})", objectName="pauseButton")
         self.stop_button = QPushButton(f"■  Stop  ({SHORTCUTS['stop']})", objectName="stopButton")
-        self.summary = QLabel(objectName="runSummary")
+        # Elided, never wider than the bar: a deep folder or a long recipe name would widen the window.
+        self.summary = ElidedLabel(objectName="runSummary")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for button in (self.start_button, self.pause_button, self.stop_button):

@@ -19,6 +19,9 @@ class RecipeBar(QWidget):
         self.state = state
         self.combo = QComboBox(minimumContentsLength=22)
         self.combo.setToolTip("Saved recipes in the user's data folder")
+        # A long recipe name is cut in the box (whole in the list), never widening the window.
+        self.combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.train_button = QPushButton("Train new recipe…", objectName="trainButton")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

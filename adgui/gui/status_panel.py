@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLabel, QStatusBar
 
+from .elided_label import ElidedLabel
+
 from .state import AppState
 
 MESSAGE_MS = 10_000
@@ -14,11 +16,12 @@ class StatusPanel:
     def __init__(self, state: AppState, bar: QStatusBar):
         self.state = state
         self.device = QLabel(objectName="statusItem")
-        self.model = QLabel(objectName="statusItem")
+        # A path or a recipe name is elided here, so that it never widens the window.
+        self.model = ElidedLabel(objectName="statusItem")
         self.run_state = QLabel(objectName="statusItem")
-        self.source = QLabel(objectName="statusItem")
+        self.source = ElidedLabel(objectName="statusItem")
         self.role = QLabel(objectName="statusItem")
-        self.training = QLabel(objectName="statusTraining")  # set by the training dialog
+        self.training = ElidedLabel(objectName="statusTraining")  # set by the training dialog
         for label in (self.training, self.role, self.run_state, self.model, self.device, self.source):
             bar.addPermanentWidget(label)
         state.model_changed.connect(self._refresh)

@@ -1,0 +1,60 @@
+"""The window fits an operator's 1280 x 800 screen whatever the texts: a deep image folder,
+a long recipe name and a long message are elided or wrapped, never widening the window."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from test_gui import FakeInspector, folder, make_window
+
+pytestmark = pytest.mark.usefixtures("adgui_home")
+
+SCREEN = (1280, 800)
+
+
+def long_texts_window(qtbot, tmp_path):
+    inspector = FakeInspector()
+    inspector.info = dataclasses.replace(inspector.info, name="recipe-" + "R" * 113)  # 120
+    window = make_window(qtbot, inspector)
+    deep = str(tmp_path / ("deep_image_folder_" * 17))[:300]
+    assert len(deep) == 300
+    window.source_bar.set_spec(folder(deep))
+    window.state.set_source(folder(deep).describe())
+    window.state.tell("The camera answered: " + "a long explanation of what went wrong " * 8,
+                      "warning")
+    window.showNormal()
+    return window, deep
+
+
+@pytest.mark.parametrize("role", ["engineer", "operator"])
+def test_long_paths_names_and_messages_fit_a_1280_by_800_screen(qtbot, tmp_path, role):
+    window, deep = long_texts_window(qtbot, tmp_path)
+    if role == "operator":
+        window.controller.log_out()
+    assert window.state.role == role
+    hint = window.minimumSizeHint()
+    assert hint.width() <= SCREEN[0] and hint.height() <= SCREEN[1], hint
+    window.resize(*SCREEN)
+    qtbot.waitUntil(lambda: window.width() <= SCREEN[0], timeout=2_000)
+    assert window.width() <= SCREEN[0] and window.height() <= SCREEN[1]
+    # What is cut on screen is whole in the tooltip.
+    for label in (window.run_bar.summary, window.status_panel.source):
+        if label.isVisible():
+            assert deep in label.text() and deep in label.toolTip()
+    assert "R" * 113 in window.status_panel.model.toolTip()
+
+
+def test_an_elided_label_shows_its_whole_text_when_there_is_room(qtbot):
+    from PySide6.QtCore import Qt
+
+    from adgui.gui.elided_label import ElidedLabel
+
+    label = ElidedLabel("/a/" + "b" * 200 + "/end", mode=Qt.TextElideMode.ElideMiddle)
+    qtbot.addWidget(label)
+    label.resize(200, 30)
+    shown = super(ElidedLabel, label).text()  # what is painted
+    assert "…" in shown and shown.startswith("/a/") and shown.endswith("/end")
+    assert label.toolTip() == label.text()
+    label.setText("short")
+    assert super(ElidedLabel, label).text() == "short" and label.toolTip() == ""
