@@ -274,3 +274,43 @@ def test_a_restore_waits_for_the_golden_samples_and_needs_them_right(qtbot, tmp_
             assert window.settings.value("line/remote_control") in (False, "false")
     finally:
         window.controller.line.close()
+
+
+def test_the_plcs_recipe_choice_survives_a_power_cut(qtbot, tmp_path):
+    """The switch is kept at once: a window built again from the same settings, with no clean
+    close, comes back on the line's recipe and tells the PLC its number."""
+    import json
+
+    from PySide6.QtCore import QSettings
+
+    from adgui.pipeline.userdata import settings_path
+
+    first, second = tmp_path / "first.adgui", tmp_path / "second.adgui"
+    for model in (first, second):
+        model.write_bytes(b"a recipe file; the fake inspector is what loads")
+    table = tmp_path / "recipes.json"
+    table.write_text(json.dumps({"2": "second.adgui"}))
+    window = make_window(qtbot, FakeInspector(), model_path=str(first))
+    port = free_port()
+    config = LineConfig({"modbus": {"listen": f"127.0.0.1:{port}", "ack_timeout_ms": 60_000}},
+                        str(table))
+    assert window._apply_line_outputs(config, "recipes by number")
+    assert window.controller.enter_remote_control(
+        folder(flat_images(tmp_path / "parts", [10]), trigger="plc"))
+    assert window.controller.line.station.select_recipe(2) == 0  # as the PLC's register does
+    saved = lambda: QSettings(str(settings_path()), QSettings.Format.IniFormat)  # noqa: E731
+    qtbot.waitUntil(lambda: saved().value("recipe/path") == str(second), timeout=10_000)
+    assert int(saved().value("line/recipe_number")) == 2
+    window.controller.line.close()  # the power cut: no clean close, nothing saved at closing
+
+    again = make_window(qtbot, FakeInspector(), model_path="", engineer=False)
+    try:
+        qtbot.waitUntil(lambda: again.state.remote_control, timeout=10_000)
+        assert again.state.model_path == str(second)
+        plc = Plc(port)
+        try:
+            plc.wait_for(reg.RECIPE_ACTIVE, 2)
+        finally:
+            plc.close()
+    finally:
+        again.controller.line.close()

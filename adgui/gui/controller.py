@@ -94,6 +94,7 @@ class InspectionController(QObject):
     # The source handed to the PLC, or None under local control: what the settings keep so
     # that a restart (a power cut) gives the station back to the line.
     remote_control_kept = Signal(object)
+    recipe_kept = Signal(str, int)  # model path, the line's number for it: a switch is complete
 
     def __init__(self, state: AppState, open_inspector: Callable = Inspector.open,
                  open_source_fn: Callable = open_source, parent: QObject | None = None,
@@ -125,6 +126,7 @@ class InspectionController(QObject):
         self.line.link_changed.connect(self._on_link)
         self.line.state_changed.connect(self._on_station_state)
         self.line.recipe_switched.connect(self._on_plc_recipe)
+        self.line.recipe_kept.connect(self.recipe_kept)
         self._line_error_code = 0
         self._remote_due: SourceSpec | None = None  # remote control to restore at start-up
         self._golden_checking = False  # a golden check runs: a restore waits for its result
@@ -310,6 +312,9 @@ class InspectionController(QObject):
             self.database.recipe_loaded(info.name)
         self.state.set_model(info, path, self.pipeline.threshold)
         self.state.set_run_state(IDLE)
+        if pending is not None:  # an engineer's switch: the table's number for it, if any
+            self.line.recipe_number = self.line.number_of(path)
+        self.recipe_kept.emit(str(path), self.line.recipe_number)
         self.state.tell(f"Recipe '{info.name}' loaded ({info.detector}, {info.device}).")
         if self._golden_due or (self.golden_policy.on_recipe_change and pending is not None):
             self.check_golden(self._golden_due or "recipe change")

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from ..outputs.base import RECIPE_FAILED
 from ..outputs.registry import open_output, output_kinds
 from ..sources.registry import SourceSpec
 from ..station import RecipeTable, Station
@@ -68,6 +69,7 @@ class LineLink(QObject):
     link_changed = Signal(object)  # LinkStatus
     state_changed = Signal(object)  # StationState
     recipe_switched = Signal(object, str)  # ModelInfo, model path: the PLC chose a recipe
+    recipe_kept = Signal(str, int)  # model path, its number: the PLC's switch is complete
 
     def __init__(self, pipeline, database=None, station_name: str = "station",
                  open_inspector: Callable[[Path], Any] | None = None, guard=None,
@@ -80,6 +82,9 @@ class LineLink(QObject):
         self.open_inspector = open_inspector
         self.config = LineConfig()
         self.station: Station | None = None
+        # The number the line sees for the recipe in force; a new station starts with it.
+        self.recipe_number = 0
+        self._switch_path: str | None = None  # the PLC's recipe being switched to
 
     @property
     def active(self) -> bool:
@@ -106,6 +111,7 @@ class LineLink(QObject):
                    for kind, values in config.outputs.items()]
         station = Station(self.pipeline, SourceSpec("folder", {}, ""), outputs, table,
                           load_inspector=self._load_inspector, database=self.database)
+        station.recipe_number = self.recipe_number  # as before a restart or a new config
         if self.guard is not None:
             station.approve_recipe = lambda old, new, reason: self.guard.change_by_line(
                 "recipe", old, new, reason)
@@ -133,6 +139,14 @@ class LineLink(QObject):
             self.station.spec = spec
         self.station.set_remote_control(on, user, reason)
 
+    def number_of(self, path: str | Path) -> int:
+        """The table's number for a model file; 0 (the station's own recipe) if it has none."""
+        if self.station is None:
+            return 0
+        wanted = Path(path).resolve()
+        return next((number for number, model in sorted(self.station.recipes.models.items())
+                     if model.resolve() == wanted), 0)
+
     def links(self) -> list:
         return self.station.links() if self.station is not None else []
 
@@ -143,6 +157,7 @@ class LineLink(QObject):
 
     # -- called on the station's threads ------------------------------------------------
     def _load_inspector(self, path: Path):
+        self._switch_path = str(path)
         inspector = self.open_inspector(path)
         info = getattr(inspector, "info", None)
         if info is not None:
@@ -153,6 +168,12 @@ class LineLink(QObject):
         self._emit(self.link_changed, status)
 
     def _emit_state(self, state) -> None:
+        path, station = self._switch_path, self.station
+        if path is not None and station is not None and not station.switching:
+            self._switch_path = None  # the switch is over: in force, or refused with an error
+            if state.error_code != RECIPE_FAILED and state.recipe_number == self.number_of(path):
+                self.recipe_number = state.recipe_number
+                self._emit(self.recipe_kept, path, state.recipe_number)
         self._emit(self.state_changed, state)
 
     @staticmethod

@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
                        state.line_changed):
             signal.connect(self._reflect_role)
         controller.remote_control_kept.connect(self._keep_remote_control)
+        controller.recipe_kept.connect(self._keep_recipe)
         self._restore_settings()
         self._reflect_role()
         QApplication.instance().installEventFilter(self)
@@ -488,6 +489,13 @@ class MainWindow(QMainWindow):
         self.settings.setValue("line/remote_control", spec is not None)
         self.settings.sync()
 
+    def _keep_recipe(self, path: str, number: int) -> None:
+        """Written at once, whoever switched: after a power cut the station comes back on the
+        recipe the line chose, under the number the PLC knows it by."""
+        self.settings.setValue("recipe/path", path)
+        self.settings.setValue("line/recipe_number", number)
+        self.settings.sync()
+
     def ask_leave_remote_control(self) -> None:
         reason, accepted = QInputDialog.getText(
             self, "Take back local control", "Why does the station leave the PLC's control? "
@@ -640,6 +648,10 @@ class MainWindow(QMainWindow):
         recorder = self.controller.pipeline.recorder
         recorder.free_space_floor_mb = number(settings, "images/free_space_floor_mb",
                                               recorder.free_space_floor_mb)
+        recipe = str(settings.value("recipe/path", ""))
+        if recipe and Path(recipe).is_file():  # the line sees the number it was in force under
+            kept = int(number(settings, "line/recipe_number", 0) or 0)
+            self.controller.line.recipe_number = kept if 0 <= kept <= 65535 else 0
         try:
             line = LineConfig.from_text(str(settings.value("line/outputs", "") or ""))
         except ValueError as error:
@@ -648,8 +660,7 @@ class MainWindow(QMainWindow):
         else:
             if line:
                 self.controller.configure_line(line, record=False)
-        recipe = str(settings.value("recipe/path", ""))
-        if recipe and Path(recipe).is_file():  # the recipe in force when the window closed,
+        if recipe and Path(recipe).is_file():  # the recipe last in force (kept at each switch),
             self.controller.load_model(recipe, restoring=True)  # with its version in force
         if flag(settings, "line/remote_control", False):  # the PLC stays in charge
             spec = self.source_bar.spec()
