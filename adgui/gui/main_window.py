@@ -157,10 +157,15 @@ class MainWindow(QMainWindow):
     def _apply_role(self, *_args) -> None:
         """The operator's run screen, or the engineer's with every control."""
         engineer = may(self.state.role, "threshold")
-        for widget in self.engineering_widgets():
-            widget.setVisible(engineer)
+        # What goes is hidden before what comes is shown: both at once would grow the window
+        # past a 800-pixel screen, and it would stay that tall.
+        if engineer:
+            self.run_bar.hide()
+        else:
+            self._show_engineering(False)
         for action in self.engineer_actions:
             action.setVisible(engineer)
+        self._show_engineering(engineer)
         self.run_bar.setVisible(not engineer)  # the source bar has its own Start, Pause, Stop
         for panel in (self.threshold_panel, self.charts_panel):
             self.views.setTabVisible(self.views.indexOf(panel), engineer)
@@ -168,6 +173,10 @@ class MainWindow(QMainWindow):
         if not engineer:
             self.views.setCurrentIndex(0)
         self._size_verdict()
+
+    def _show_engineering(self, shown: bool) -> None:
+        for widget in self.engineering_widgets():
+            widget.setVisible(shown)
 
     def _size_verdict(self) -> None:
         engineer = may(self.state.role, "threshold")

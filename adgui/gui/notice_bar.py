@@ -7,6 +7,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 from .state import AppState
 
 INFO_VISIBLE_MS = 6000
+MAX_LINES = 2  # a longer message is cut (whole in the tooltip): the window stays on the screen
 
 
 class NoticeBar(QWidget):
@@ -29,12 +30,26 @@ class NoticeBar(QWidget):
     def show_message(self, level: str, text: str) -> None:
         if level == "info" and self.isVisible() and self.property("level") in ("warning", "error"):
             return  # an unread problem stays; the status bar shows the news
-        self.text.setText(text)
         self.setProperty("level", level)
         self.style().unpolish(self)
         self.style().polish(self)
+        self.text.ensurePolished()  # the style sheet's font, to measure lines in
+        self.text.setText(_cut(text, self.text, MAX_LINES))
+        self.text.setToolTip(text)
+        # Never taller, whatever the message.
+        self.text.setMaximumHeight(self.text.fontMetrics().lineSpacing() * MAX_LINES + 4)
         self.show()
         if level == "info":
             self._fade.start()
         else:
             self._fade.stop()
+
+
+def _cut(text: str, label: QLabel, lines: int) -> str:
+    """`text`, shortened with "…" to about `lines` lines of the label's width."""
+    metrics = label.fontMetrics()
+    width = max(label.width(), 400)  # not yet laid out: a narrow screen's width
+    room = lines * width - metrics.averageCharWidth() * 8  # words wrap before the edge
+    if metrics.horizontalAdvance(text) <= room:
+        return text
+    return metrics.elidedText(text, Qt.TextElideMode.ElideRight, room)

@@ -30,6 +30,8 @@ class OptionEditor(QWidget):
         self.field.setToolTip(option.help)
         layout.addWidget(self.field, 1)
         if option.kind in ("folder", "file"):
+            # A long path does not fit the bar: the whole of it is the field's tooltip.
+            self.field.textChanged.connect(self._show_path)
             browse = QPushButton("Browse…")
             browse.clicked.connect(self._browse)
             layout.addWidget(browse)
@@ -82,6 +84,9 @@ class OptionEditor(QWidget):
             field = QLineEdit(placeholderText=option.help)
             field.textChanged.connect(self.changed)
         return field
+
+    def _show_path(self, text: str) -> None:
+        self.field.setToolTip("\n".join(part for part in (text, self.option.help) if part))
 
     def _browse(self) -> None:
         current = self.field.text()

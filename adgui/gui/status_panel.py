@@ -1,6 +1,7 @@
 """The status bar: device, model, state and source, always visible."""
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from .elided_label import ElidedLabel
@@ -17,7 +18,8 @@ class StatusPanel:
         self.state = state
         self.device = QLabel(objectName="statusItem")
         # A path or a recipe name is elided here, so that it never widens the window.
-        self.model = ElidedLabel(objectName="statusItem")
+        self.model = ElidedLabel(mode=Qt.TextElideMode.ElideRight, min_chars=30,
+                                 objectName="statusItem")
         self.run_state = QLabel(objectName="statusItem")
         self.source = ElidedLabel(objectName="statusItem")
         self.role = QLabel(objectName="statusItem")
