@@ -53,7 +53,7 @@ def test_long_paths_names_and_messages_fit_a_1280_by_800_screen(qtbot, tmp_path,
         qtbot.wait(50)
         assert (window.width(), window.height()) == SCREEN, role
         # What is cut on screen is whole in the tooltip.
-        for label in (window.run_bar.summary, window.status_panel.source):
+        for label in (window.run_bar.source, window.status_panel.source):
             if label.isVisible():
                 assert deep in label.text() and deep in label.toolTip()
         assert "R" * 113 in window.status_panel.model.toolTip()

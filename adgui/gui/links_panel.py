@@ -28,14 +28,18 @@ class LinksPanel(QWidget):
                              objectName="remoteBanner")
         self.remote.setStyleSheet("QLabel { background: #0b3d91; color: white; font-weight: bold;"
                                   " padding: 4px 10px; border-radius: 3px; }")
-        self.error = QLabel(objectName="lineError", wordWrap=True)  # a message: it may be long
+        # Messages of any length: one line each, cut (whole in the tooltip), so the banner
+        # never grows taller or wider.
+        self.error = ElidedLabel(mode=Qt.TextElideMode.ElideRight, min_chars=30,
+                                 objectName="lineError")
         self.error.setStyleSheet("QLabel { color: #8b0000; font-weight: bold; }")
-        self.links = ElidedLabel(mode=Qt.TextElideMode.ElideRight, objectName="lineLinks")
+        self.links = ElidedLabel(mode=Qt.TextElideMode.ElideRight, min_chars=30,
+                                 objectName="lineLinks")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.remote)
         layout.addWidget(self.links, 1)
-        layout.addWidget(self.error)
+        layout.addWidget(self.error, 1)
         state.line_changed.connect(self.refresh)
         self.refresh()
 

@@ -31,15 +31,19 @@ class RunBar(QWidget):
         self.start_button = QPushButton(f"▶  Start  ({SHORTCUTS['start']})", objectName="startButton")
         self.pause_button = QPushButton(f"❚❚  Pause  ({SHORTCUTS['pause']})", objectName="pauseButton")
         self.stop_button = QPushButton(f"■  Stop  ({SHORTCUTS['stop']})", objectName="stopButton")
-        # Elided, never wider than the bar: a deep folder or a long recipe name would widen the window.
-        self.summary = ElidedLabel(objectName="runSummary")
+        # Elided, never wider than the bar: a deep folder or a long recipe name would widen the
+        # window. The state and recipe keep their start, the source its end (the folder's name).
+        self.summary = ElidedLabel(mode=Qt.TextElideMode.ElideRight, min_chars=44,
+                                   objectName="runSummary")
+        self.source = ElidedLabel(objectName="runSummary")
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         for button in (self.start_button, self.pause_button, self.stop_button):
             button.setProperty("large", True)
             layout.addWidget(button)
         layout.addSpacing(12)
-        layout.addWidget(self.summary, 1)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.source, 1)
         self.start_button.clicked.connect(self.start_requested)
         self.pause_button.clicked.connect(self.pause_requested)
         self.stop_button.clicked.connect(self.stop_requested)
@@ -58,9 +62,9 @@ class RunBar(QWidget):
         self.stop_button.setEnabled(local and run_state in (RUNNING, PAUSED))
         model = self.state.model
         recipe = model.name if model else "no recipe"
-        source = f"  ·  {self.state.source}" if self.state.source else ""
-        who = "  ·  REMOTE CONTROL (PLC)" if not local else ""
-        self.summary.setText(f"{run_state.upper()}{who}  ·  recipe {recipe}{source}")
+        who = "  ·  PLC" if not local else ""  # short: the remote control banner says the rest
+        self.summary.setText(f"{run_state.upper()}{who}  ·  recipe {recipe}")
+        self.source.setText(f"·  {self.state.source}" if self.state.source else "")
 
 
 class ReviewPane(QWidget):
