@@ -157,8 +157,9 @@ class MainWindow(QMainWindow):
     def _apply_role(self, *_args) -> None:
         """The operator's run screen, or the engineer's with every control."""
         engineer = may(self.state.role, "threshold")
-        # What goes is hidden before what comes is shown: both at once would grow the window
-        # past a 800-pixel screen, and it would stay that tall.
+        # The verdict's new height first, and what goes is hidden before what comes is shown:
+        # else for a moment both are there, and the window grows past a 800-pixel screen.
+        self._size_verdict()
         if engineer:
             self.run_bar.hide()
         else:

@@ -16,6 +16,7 @@ class NoticeBar(QWidget):
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.text = QLabel(wordWrap=True, objectName="noticeText")
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message = ""  # the whole message; the label shows what fits
         close = QPushButton("Dismiss", objectName="noticeClose")
         close.clicked.connect(self.hide)
         layout = QHBoxLayout(self)
@@ -34,15 +35,23 @@ class NoticeBar(QWidget):
         self.style().unpolish(self)
         self.style().polish(self)
         self.text.ensurePolished()  # the style sheet's font, to measure lines in
-        self.text.setText(_cut(text, self.text, MAX_LINES))
+        self.message = text
         self.text.setToolTip(text)
         # Never taller, whatever the message.
         self.text.setMaximumHeight(self.text.fontMetrics().lineSpacing() * MAX_LINES + 4)
         self.show()
+        self._fit()
         if level == "info":
             self._fade.start()
         else:
             self._fade.stop()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        self.text.setText(_cut(self.message, self.text, MAX_LINES))
 
 
 def _cut(text: str, label: QLabel, lines: int) -> str:
