@@ -636,7 +636,8 @@ def _station(args) -> int:
     from adgui.pipeline.inspection import Inspector
     from adgui.pipeline.live import LivePipeline
     from adgui.sources import parse_source, source_class
-    from adgui.station import RecipeTable, Station, run_headless
+    from adgui.access.guard import STARTUP_USER
+    from adgui.station import REMOTE_ON, RecipeTable, Station, run_headless
 
     if args.count is not None and args.count < 1:
         raise ValueError("--count must be at least 1")
@@ -667,6 +668,9 @@ def _station(args) -> int:
     station = Station(pipeline, spec, outputs, recipes, database=database, limit=args.count,
                       load_inspector=lambda path: Inspector.open(path, args.device),
                       model_path=args.model, golden=not args.no_golden)
+    if station.remote_control:  # the command line hands it to the PLC: in the audit trail too
+        database.writer.add_event(REMOTE_ON, user=STARTUP_USER,
+                                  reason="started with --trigger plc: the line's PLC runs it")
     station.link_listeners.append(
         lambda status: print(f"{status.output}: {'up' if status.up else 'down'}"
                              f"{' - ' + status.text if status.text else ''}", file=sys.stderr))

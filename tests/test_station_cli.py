@@ -102,6 +102,13 @@ def test_a_plc_triggers_a_headless_station_over_modbus(tiny_model, tmp_path):
     records = parts_in(url, "plc-test")
     assert [(r.sequence, int(r.verdict == "PASS"), int(r.verdict == "FAIL")) for r in records] == read
     assert [line[0] for line in lines] == [r.part_id for r in records]
+    database = open_database(url, "plc-test")
+    try:  # started under the PLC's control: recorded, as the window records it
+        handed = database.events("remote_control_on")
+    finally:
+        database.close()
+    assert [(event.user, event.time <= records[0].trigger_time) for event in handed] == \
+        [("system (start-up)", True)]
 
 
 def test_bench_line_reports_latency_over_both_links(tiny_model, capsys):
