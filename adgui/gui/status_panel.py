@@ -5,7 +5,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QStatusBar
 
 from .elided_label import ElidedLabel
-
 from .state import AppState
 
 MESSAGE_MS = 10_000
