@@ -177,7 +177,6 @@ class OpcUaOutput(Output):
                 self._wake.clear()
                 # Results first (the event is what a waiting PLC needs), then the state.
                 while (record := self.queue.peek()) is not None:
-                    self._stamp(record, "picked")
                     await nodes.publish(record, self)
                     self.queue.pop()
                     with self._sent:
