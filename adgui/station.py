@@ -131,6 +131,7 @@ class Station:
                 output.stop()
             raise
         if any(output.plc for output in self.outputs) and self._threads_before is None:
+            switch_for_the_line()
             self._threads_before = share_cores_with_the_line()
         self._publish()
         return self
@@ -516,7 +517,6 @@ def run_headless(station: Station, drain_s: float = DRAIN_S,
     parts are recorded or `stop_requested` is set (Ctrl+C, SIGTERM); then give the line
     `drain_s` seconds to take the results its outputs still hold, and close everything."""
     stop_requested = stop_requested or threading.Event()
-    switch_for_the_line()
     station.open()
     try:
         if not station.pipeline.has_model:

@@ -30,7 +30,6 @@ from ..sources.base import PLC, SourceError
 from ..sources.registry import SourceSpec
 from .inspection import Inspector
 from .live import LivePipeline, warm_up
-from ..station import switch_for_the_line
 from .part_bench import ReplayCamera, _percentile
 
 POLL_S = 0.001  # the Modbus client polls every millisecond
@@ -69,7 +68,6 @@ def run_line_bench(lines: list[str], model: str | Path | None, data: str | Path,
             model = train_model(folder, "padim", Path(scratch) / "padim.adgui", device=device).model_path
         inspector = Inspector.open(model, device)
     warm_up(inspector)
-    switch_for_the_line()
     info = inspector.info
     config = getattr(inspector.detector, "config", None)
     result = {"model": str(model), "detector": info.detector, "device": info.device,
