@@ -1,7 +1,6 @@
 """DDAD: conditioning, cancel, determinism and files, on small synthetic parts."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -139,9 +138,10 @@ def test_a_cancelled_refit_keeps_the_trained_model(fitted_and_images):
 @pytest.mark.slow
 @pytest.mark.skipif(not BOTTLE.is_dir(), reason=f"MVTec AD bottle not found at {BOTTLE}")
 def test_real_bottle_reaches_a_floor_on_a_short_budget():
-    """The CPU preset shrunk (32 px diffusion, 64 px maps) to 440 training steps: about three
-    minutes on two CPU cores. It reaches about 0.956 image and 0.908 pixel AUROC; the full
-    CPU preset (20 minutes of training) reaches 0.999 and 0.960."""
+    """The CPU preset shrunk (32 px diffusion, 64 px maps) to 440 training steps: about a
+    minute on two CPU cores. It reaches about 0.956 image and 0.908 pixel AUROC; the full
+    CPU preset (20 minutes of training) reaches 0.999 and 0.960. The budget is in steps, not
+    seconds, so a loaded machine takes longer but trains the same model (seeded)."""
     from sklearn.metrics import roc_auc_score
 
     from algorithms.datasets import labelled_images, read_images, read_mask
@@ -150,14 +150,12 @@ def test_real_bottle_reaches_a_floor_on_a_short_budget():
         detector = create_detector(
             "ddad", "cpu", device="cpu", image_size=64, diffusion_size=32,
             unet_multipliers=(1, 2, 4), blur_sigma=1.0, train_epochs=40, min_steps=0,
-            train_seconds=150.0, da_epochs=1)
+            train_seconds=None, da_epochs=1)
     except Exception as exc:  # noqa: BLE001 - the offline weights package may be absent
         pytest.skip(f"offline ImageNet weights unavailable: {exc}")
     size = detector.config.image_size
     train = read_images(sorted((BOTTLE / "train" / "good").glob("*.png")))
-    started = time.perf_counter()
     detector.fit(train)
-    assert time.perf_counter() - started < 240
     items = labelled_images(BOTTLE)
     # Raw scores and maps as predict makes them (square images: one input each, no padding).
     raw = list(detector.raw_images(read_images([i.path for i in items])))
