@@ -25,6 +25,7 @@ from algorithms.registry import make_config
 
 WARM_UP_ROUNDS = 3  # first rounds of a timing, which only warm caches up
 RUNTIMES = ("torch", "onnx")
+SETTLE_S = 0.05  # idle time before the first call of another runtime in each round
 
 
 @dataclass
@@ -131,7 +132,8 @@ def bench_detector(data: str, name: str, preset: str, repeats: int, device: str,
             calls["onnx_graph"] = lambda: exported.run_inputs(first)
             calls["onnx_predict"] = lambda: exported.predict(original[0])
         with torch.inference_mode():
-            medians = alternating_medians(calls, repeats, synchronize)
+            medians = alternating_medians(calls, repeats, synchronize,
+                                          settle_before=frozenset({"onnx_graph", "model"}))
         bare = medians.get("backbone", math.nan)
         rows = []
         for runtime in runtimes:
@@ -180,12 +182,19 @@ def export_for_bench(detector, images, threads: int = 0):
 
 def alternating_medians(calls: dict[str, Callable[[], object]], repeats: int,
                         synchronize: Callable[[], object] = lambda: None,
-                        warm_up: int = WARM_UP_ROUNDS) -> dict[str, float]:
+                        warm_up: int = WARM_UP_ROUNDS,
+                        settle_before: frozenset[str] = frozenset()) -> dict[str, float]:
     """Median milliseconds of each call. The calls take turns, round after round, so a noisy
-    machine slows them alike and the ratios between them hold; warm-up rounds are not kept."""
+    machine slows them alike and the ratios between them hold; warm-up rounds are not kept.
+
+    Before the calls named in `settle_before` the machine is left idle for SETTLE_S (not
+    timed): another runtime's worker threads keep spinning for a while after its last call
+    (torch's OpenMP threads do), and would take the cores from the call timed next."""
     timings: dict[str, list[float]] = {key: [] for key in calls}
     for round_index in range(warm_up + repeats):
         for key, call in calls.items():
+            if key in settle_before:
+                time.sleep(SETTLE_S)
             synchronize()
             begun = time.perf_counter()
             call()
