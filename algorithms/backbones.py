@@ -56,7 +56,7 @@ class FeatureExtractor(nn.Module):
         super().__init__()
         self.name = name
         self.layers = tuple(layers)
-        out_indices = _out_indices(name, self.layers)
+        out_indices = stage_indices(name, self.layers)
         self.model = timm.create_model(name, pretrained=False, features_only=True,
                                        out_indices=out_indices)
         self.channels: list[int] = self.model.feature_info.channels()
@@ -198,7 +198,8 @@ def _from_local_caches(name: str, target: nn.Module) -> dict[str, torch.Tensor]:
     return fit_state_to(full.state_dict(), target, source=f"{name} cache")
 
 
-def _out_indices(name: str, layers: tuple[str, ...]) -> tuple[int, ...]:
+def stage_indices(name: str, layers: tuple[str, ...]) -> tuple[int, ...]:
+    """Where each named stage sits among the backbone's stages; an unknown name is refused."""
     names = available_layers(name)
     missing = [layer for layer in layers if layer not in names]
     if missing:

@@ -28,6 +28,18 @@ def test_a_candidate_is_read_from_text_and_checked_before_training():
         parse_candidate("padim:n_features")
 
 
+def test_a_stage_the_backbone_lacks_is_refused_before_any_candidate_trains(tmp_path):
+    from conftest import write_parts
+
+    write_parts(tmp_path / "good", 20)
+    messages: list[str] = []
+    with pytest.raises(ValueError, match=r"no stage \['blocks.3'\]"):
+        validate(tmp_path / "good", [Candidate("padim", "fast", TINY),
+                                     Candidate("padim", "fast", {**TINY, "layers": ("blocks.3",)})],
+                 device="cpu", progress=lambda fraction, message: messages.append(message))
+    assert messages == [], "nothing was read or trained"
+
+
 def test_the_split_keeps_validation_images_out_of_training_and_calibration():
     images = [np.full((4, 4, 3), i, np.uint8) for i in range(30)]
     split = split_good(images, seed=3)

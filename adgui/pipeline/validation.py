@@ -21,6 +21,7 @@ from typing import Sequence
 import numpy as np
 
 from algorithms import Progress, create_detector
+from algorithms.backbones import stage_indices
 from algorithms.base import no_progress, sub_progress
 from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.registry import make_config
@@ -114,6 +115,9 @@ def validate(data: str | Path, candidates: Sequence[Candidate],
     if not candidates:
         raise ValueError("name at least one candidate setting to validate")
     configs = [make_config(c.detector, c.preset, **c.settings) for c in candidates]
+    for config in configs:  # a stage the backbone lacks fails now, not after the others trained
+        if getattr(config, "layers", None):
+            stage_indices(config.backbone, tuple(config.layers))
     # Each candidate scales the images as its geometry says: read once, shrunk (aspect kept)
     # only where larger than the largest working side, so that defects are pasted at the
     # images' own size (and sizes are in their pixels) whenever a candidate works at it.
