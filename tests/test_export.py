@@ -3,6 +3,7 @@ or foreign folders refused; a failed parity check writes nothing."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -421,6 +422,21 @@ def test_bench_times_both_runtimes_in_one_run(tmp_path, capsys):
         assert row["latency_ms"] > 0 and row["end_to_end_ms"] > 0
         assert row["end_to_end_to_backbone"] == pytest.approx(
             row["end_to_end_ms"] / row["backbone_ms"], rel=0.02, abs=1e-3)  # rounded to 3 places
+
+
+def test_the_profile_script_times_every_operator_of_an_export(exported, tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "scripts" / "profile_export.py"),
+                           str(exported["padim"][1].path), "--runs", "5", "--top", "3"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(repo)})
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("median run: ") and float(lines[0].split()[2]) > 0
+    types = {line.split()[0] for line in lines[2:lines.index("slowest 3 nodes (ms per run):")]}
+    assert {"Conv", "MatMul"} <= types  # the backbone and the Mahalanobis head
+    assert any("/head/MatMul" in line for line in lines), done.stdout
+    assert list(tmp_path.iterdir()) == [], "the profiler's file is removed"
 
 
 def test_expansion_matrix_is_the_torch_paths_upsampling_and_blur():

@@ -130,7 +130,9 @@ def _open_checked(files: ExportedFiles, settings: RuntimeSettings) -> ExportedMo
     return model
 
 
-def make_session(graph: bytes, settings: RuntimeSettings):
+def make_session(graph: bytes, settings: RuntimeSettings, profile: bool = False):
+    """An ONNX Runtime session on the graph; `profile` records every operator's time (see
+    `scripts/profile_export.py`)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -155,6 +157,7 @@ def make_session(graph: bytes, settings: RuntimeSettings):
     # bench's torch rounds do), and a pool left spinning took their time.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.force_spinning_stop", "1")
+    options.enable_profiling = profile
     options.log_severity_level = 3  # warnings about unused GPU providers are not for operators
     try:
         return ort.InferenceSession(graph, options, providers=choose_providers(settings.device))
