@@ -234,6 +234,13 @@ class Station:
                 return
         self._publish()
 
+    def set_recipe_number(self, number: int) -> None:
+        """The number the line sees for the recipe in force, when it was chosen here (an
+        engineer's switch) rather than by the line: published at once."""
+        with self._lock:
+            self.recipe_number = number
+        self._publish()
+
     def room_changed(self) -> None:
         with self._lock:
             self._check_room()

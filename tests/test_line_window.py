@@ -153,6 +153,31 @@ def test_the_plc_chooses_a_recipe_from_the_table_and_the_window_follows(modbus_w
     assert changes and changes[-1].new_value == "second" and "line" in changes[-1].user
 
 
+def test_an_engineer_s_recipe_switch_reaches_the_plc_at_once(modbus_window, qtbot, tmp_path):
+    """The line's recipe number follows a recipe an engineer loads while the outputs run: the
+    table's number for it, or 0 for a recipe the table does not hold."""
+    import json
+
+    window, config, port = modbus_window
+    controller = window.controller
+    first, second = tmp_path / "first.adgui", tmp_path / "second.adgui"
+    for model in (first, second):
+        model.write_bytes(b"a recipe file; the fake inspector is what loads")
+    table = tmp_path / "recipes.json"
+    table.write_text(json.dumps({"2": "second.adgui"}))
+    log_in_engineer(window)
+    assert controller.configure_line(LineConfig(config.outputs, str(table)), "recipes by number")
+    plc = Plc(port)
+    try:
+        assert plc.registers()[reg.RECIPE_ACTIVE] == 0
+        for model, number in ((second, 2), (first, 0)):
+            assert controller.load_model(model)
+            qtbot.waitUntil(lambda: window.state.model_path == str(model), timeout=5_000)
+            plc.wait_for(reg.RECIPE_ACTIVE, number)
+    finally:
+        plc.close()
+
+
 def test_before_the_first_part_the_verdict_panel_says_the_plc_starts_the_run(modbus_window,
                                                                             qtbot, tmp_path):
     window, config, _ = modbus_window

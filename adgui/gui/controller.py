@@ -313,7 +313,7 @@ class InspectionController(QObject):
         self.state.set_model(info, path, self.pipeline.threshold)
         self.state.set_run_state(IDLE)
         if pending is not None:  # an engineer's switch: the table's number for it, if any
-            self.line.recipe_number = self.line.number_of(path)
+            self.line.follow_local_recipe(path)
         self.recipe_kept.emit(str(path), self.line.recipe_number)
         self.state.tell(f"Recipe '{info.name}' loaded ({info.detector}, {info.device}).")
         if self._golden_due or (self.golden_policy.on_recipe_change and pending is not None):

@@ -139,6 +139,13 @@ class LineLink(QObject):
             self.station.spec = spec
         self.station.set_remote_control(on, user, reason)
 
+    def follow_local_recipe(self, path: str | Path) -> None:
+        """An engineer loaded `path` here: the line sees the table's number for it (0 if it
+        has none) now, not at the station's next start."""
+        self.recipe_number = self.number_of(path)
+        if self.station is not None:
+            self.station.set_recipe_number(self.recipe_number)
+
     def number_of(self, path: str | Path) -> int:
         """The table's number for a model file; 0 (the station's own recipe) if it has none."""
         if self.station is None:
