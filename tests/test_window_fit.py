@@ -12,6 +12,7 @@ pytestmark = pytest.mark.usefixtures("adgui_home")
 
 SCREEN = (1280, 800)
 MESSAGE_END = "and what to do."
+TWO_LINES = "The line's link: " + "a shorter explanation of what went wrong " * 3 + MESSAGE_END
 
 
 @pytest.fixture
@@ -75,3 +76,65 @@ def test_an_elided_label_shows_its_whole_text_when_there_is_room(qtbot):
     assert label.toolTip() == label.text()
     label.setText("short")
     assert super(ElidedLabel, label).text() == "short" and label.toolTip() == ""
+
+
+def squeezed(window) -> list[str]:
+    """The visible widgets given less height than their minimum."""
+    from PySide6.QtWidgets import QWidget
+
+    return [f"{widget.objectName() or type(widget).__name__} {widget.height()}"
+            for widget in window.centralWidget().findChildren(QWidget) if widget.isVisible()
+            and widget.height() < max(widget.minimumSizeHint().height(), widget.minimumHeight())]
+
+
+def test_every_view_fits_under_remote_control_with_a_review_open(qtbot, tmp_path, styled):
+    """Role switches in every state: the operator's run screen and the engineer's, with the
+    PLC in charge or not, a reject under review or not, the line banner and a two-line notice.
+    A switch must not grow the window: a window never shrinks back by itself."""
+    pytest.importorskip("pymodbus")
+    from adgui.gui.line_link import LineConfig
+    from adgui.records.part import FAIL
+    from line_fakes import free_port
+    from test_gui import flat_images
+    from test_operator_view import part
+
+    window, _ = long_texts_window(qtbot, tmp_path)
+    qtbot.wait(50)
+    window.resize(*SCREEN)
+    controller, state = window.controller, window.state
+    port = free_port()
+    assert controller.configure_line(
+        LineConfig({"modbus": {"listen": f"127.0.0.1:{port}", "ack_timeout_ms": 60_000}}), "PLC")
+    parts = folder(flat_images(tmp_path / "parts", [10]), trigger="plc")
+    try:
+        for remote in (False, True):
+            if remote:
+                assert controller.enter_remote_control(parts)
+            for review in (False, True):
+                state.review(part(FAIL, 0.9, "bad_1.png")) if review else state.back_to_live()
+                state.tell(TWO_LINES, "warning")  # after the link's own news
+                qtbot.wait(50)
+                for role in ("operator", "engineer"):  # each reached by a switch
+                    if role == "operator":
+                        controller.log_out()
+                    else:
+                        log_in_engineer(window)
+                    qtbot.wait(50)  # the layout settled
+                    case = (role, "remote" if remote else "local", review)
+                    assert state.role == role and state.remote_control is remote, case
+                    assert window.review_pane.isVisible() is review, case
+                    assert window.links_panel.isVisible(), case
+                    assert window.links_panel.remote.isVisible() is remote, case
+                    if remote:
+                        assert window.verdict_panel.verdict.text() == "WAITING", case
+                    lines = (window.notice.text.height()
+                             / window.notice.text.fontMetrics().lineSpacing())
+                    assert 1.5 < lines < 2.5, (case, lines)
+                    assert not (short := squeezed(window)), (case, short)
+                    hint = window.minimumSizeHint()
+                    assert hint.width() <= SCREEN[0] and hint.height() <= SCREEN[1], (case, hint)
+                    assert (window.width(), window.height()) == SCREEN, case
+            if remote:
+                assert controller.leave_remote_control("the test is over")
+    finally:
+        controller.line.close()

@@ -42,7 +42,9 @@ from .threshold_panel import ThresholdPanel
 from .training_dialog import TrainingDialog
 from .verdict_panel import VerdictPanel
 
-VERDICT_SHARE = 0.24  # of the window's height on the operator's screen: readable from 3 m
+# Of the window's height, the verdict's least on the operator's screen: readable from 3 m (the
+# box is as wide as the column, and its letters are bound by the width at 1280 x 800).
+VERDICT_SHARE = 0.22
 VERDICT_SHARE_ENGINEER = 0.17
 SIDE_MIN_WIDTH = 420
 SIDE_SHARE = 0.32  # of the window's width for the operator's verdict column
@@ -164,6 +166,7 @@ class MainWindow(QMainWindow):
             self.run_bar.hide()
         else:
             self._show_engineering(False)
+        self._settle_layouts()  # showing a widget makes the window read its panels' minimums
         for action in self.engineer_actions:
             action.setVisible(engineer)
         self._show_engineering(engineer)
@@ -174,6 +177,21 @@ class MainWindow(QMainWindow):
         if not engineer:
             self.views.setCurrentIndex(0)
         self._size_verdict()
+        self._settle_layouts()
+
+    def _settle_layouts(self) -> None:
+        """Every panel's new minimum, innermost first, before the window reads its own. Qt
+        passes a change up one level per posted event, so the window could read a panel's
+        minimum from the other role beside one from this role, grow past the screen for it,
+        and a window never shrinks back by itself."""
+        for widget in reversed(self.centralWidget().findChildren(QWidget)):  # children first
+            if widget.isVisible():
+                layout = widget.layout()
+                if layout is not None:
+                    layout.activate()
+                else:
+                    widget.updateGeometry()
+        self.centralWidget().layout().activate()
 
     def _show_engineering(self, shown: bool) -> None:
         for widget in self.engineering_widgets():

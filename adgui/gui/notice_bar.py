@@ -52,6 +52,10 @@ class NoticeBar(QWidget):
 
     def _fit(self) -> None:
         self.text.setText(_cut(self.message, self.text, MAX_LINES))
+        # The lines shown are the bar's minimum: the window then counts them when it fits on
+        # the screen, instead of squeezing them or the panels below.
+        needed = self.text.heightForWidth(self.text.width())
+        self.text.setMinimumHeight(min(needed, self.text.maximumHeight()))
 
 
 def _cut(text: str, label: QLabel, lines: int) -> str:

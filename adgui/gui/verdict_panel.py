@@ -14,6 +14,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, 
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ..records.part import ERROR, FAIL, NOT_JUDGED, PASS
+from .elided_label import ElidedLabel
 from .palette import IDLE_KIND, PREVIEW_KIND, look
 from .score_scale import LIMIT, operator_score
 from .state import PAUSED, RUNNING, AppState
@@ -187,8 +188,10 @@ class VerdictPanel(QWidget):
         self.verdict = VerdictDisplay()
         self.verdict.setObjectName("verdict")
         self.score = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, objectName="verdictScore")
-        self.detail = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, objectName="verdictDetail")
-        self.detail.setWordWrap(True)
+        # One line, cut (whole in the tooltip): a wrapped second line would need more height
+        # than the window's minimum counts, and squeeze the counters below.
+        self.detail = ElidedLabel(mode=Qt.TextElideMode.ElideRight, objectName="verdictDetail",
+                                  alignment=Qt.AlignmentFlag.AlignCenter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(2)
@@ -234,9 +237,9 @@ def before_first_part(state: AppState) -> tuple[str, str]:
     if state.model is None:
         return "NO RECIPE", "an engineer loads a recipe first"
     running = state.run_state in (RUNNING, PAUSED)
-    if state.remote_control:
-        return "WAITING", ("remote control: waiting for the PLC to trigger a part" if running
-                           else "remote control: waiting for the PLC to start the run")
+    if state.remote_control:  # the remote control banner is shown: short, to fit one line
+        return "WAITING", ("waiting for the PLC to trigger a part" if running
+                           else "waiting for the PLC to start the run")
     if running:
         return "READY", "waiting for the first part"
     return "READY", "press Start to inspect"
