@@ -12,6 +12,7 @@ pytestmark = pytest.mark.usefixtures("adgui_home")
 
 SCREEN = (1280, 800)
 MESSAGE_END = "and what to do."
+PATH_FIELD_WIDTH = 240  # pixels: the end of a path is readable in the engineer's source bar
 TWO_LINES = "The line's link: " + "a shorter explanation of what went wrong " * 3 + MESSAGE_END
 
 
@@ -58,9 +59,28 @@ def test_long_paths_names_and_messages_fit_a_1280_by_800_screen(qtbot, tmp_path,
             if label.isVisible():
                 assert deep in label.text() and deep in label.toolTip()
         assert "R" * 113 in window.status_panel.model.toolTip()
+        if role == "engineer":
+            assert deep in window.source_bar.form.editors["path"].field.toolTip()
+            assert address_widths(qtbot, window) >= PATH_FIELD_WIDTH
         assert window.notice.text.toolTip().endswith(MESSAGE_END)
         lines = window.notice.text.height() / window.notice.text.fontMetrics().lineSpacing()
         assert lines < 2.5, lines
+
+
+def address_widths(qtbot, window) -> int:
+    """The narrowest path field of the engineer's source bar, over the kinds a path addresses
+    (the kind in force is chosen again afterwards)."""
+    bar = window.source_bar
+    chosen, widths = bar.kind.currentIndex(), []
+    for index, form in enumerate(bar.forms):
+        if any(option.name == form.kind.address and option.kind in ("folder", "file")
+               for option in form.kind.options):
+            bar.kind.setCurrentIndex(index)
+            qtbot.wait(20)  # laid out
+            widths.append(form.editors[form.kind.address].field.width())
+    bar.kind.setCurrentIndex(chosen)
+    assert len(widths) >= 2, "a folder and a video file"
+    return min(widths)
 
 
 def test_an_elided_label_shows_its_whole_text_when_there_is_room(qtbot):
@@ -134,6 +154,9 @@ def test_every_view_fits_under_remote_control_with_a_review_open(qtbot, tmp_path
                     hint = window.minimumSizeHint()
                     assert hint.width() <= SCREEN[0] and hint.height() <= SCREEN[1], (case, hint)
                     assert (window.width(), window.height()) == SCREEN, case
+                    if role == "engineer":
+                        field = window.source_bar.form.editors["path"].field
+                        assert field.width() >= PATH_FIELD_WIDTH, (case, field.width())
             if remote:
                 assert controller.leave_remote_control("the test is over")
     finally:

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QDesktopServices
-from PySide6.QtWidgets import (QApplication, QFileDialog, QInputDialog, QLineEdit, QMainWindow,
-                               QMessageBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QFileDialog, QHBoxLayout, QInputDialog, QLineEdit,
+                               QMainWindow, QMessageBox, QSplitter, QTabWidget, QVBoxLayout,
+                               QWidget)
 
 from ..access.roles import may
 from ..pipeline.catalog import TRAINING_NEEDS_FULL_BUILD, device_choices, training_available
@@ -144,7 +145,10 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(10, 8, 10, 4)
         layout.addWidget(self.notice)
         layout.addWidget(self.links_panel)
-        layout.addWidget(self.recipe_bar)
+        recipe_row = QHBoxLayout()  # the source's Start, Pause, Stop: its own row is full
+        recipe_row.addWidget(self.recipe_bar, 1)
+        recipe_row.addWidget(self.source_bar.run_buttons)
+        layout.addLayout(recipe_row)
         layout.addWidget(self.source_bar)
         layout.addWidget(self.run_bar)
         layout.addWidget(splitter, 1)
@@ -153,8 +157,9 @@ class MainWindow(QMainWindow):
 
     def engineering_widgets(self) -> list[QWidget]:
         """What only an engineer sees besides the Threshold and Shift charts tabs: recipes and
-        training, sources, new shift."""
-        return [self.recipe_bar, self.source_bar, self.counters_panel.new_shift_button]
+        training, sources (and their Start, Pause, Stop), new shift."""
+        return [self.recipe_bar, self.source_bar, self.source_bar.run_buttons,
+                self.counters_panel.new_shift_button]
 
     def _apply_role(self, *_args) -> None:
         """The operator's run screen, or the engineer's with every control."""

@@ -88,8 +88,13 @@ class SourceBar(QWidget):
         layout.addWidget(self.settings_button)
         layout.addWidget(self.trigger, 1)  # narrow on a small screen, whole on a large one
         layout.addWidget(self.queue)
+        # Start, Pause and Stop in a widget of their own, which the window puts beside the
+        # recipe: on a 1280-pixel screen the folder field then has room for a path.
+        self.run_buttons = QWidget(objectName="sourceRunButtons")
+        run_layout = QHBoxLayout(self.run_buttons)
+        run_layout.setContentsMargins(0, 0, 0, 0)
         for button in (self.start_button, self.pause_button, self.stop_button):
-            layout.addWidget(button)
+            run_layout.addWidget(button)
         self.kind.currentIndexChanged.connect(self._on_kind)
         self.settings_button.clicked.connect(self.edit_settings)
         self.queue.valueChanged.connect(self.queue_size_changed)
