@@ -1,5 +1,7 @@
 """The window fits an operator's 1280 x 800 screen whatever the texts: a deep image folder,
-a long recipe name and a long message are elided or wrapped, never widening the window."""
+a long recipe name and a long message are elided or wrapped, never widening the window; and in
+every state (either role, the PLC in charge or not, a review open or not), where a switch of
+role must not grow it either. The engineer's path field keeps room to show a path."""
 from __future__ import annotations
 
 import dataclasses
