@@ -10,7 +10,8 @@ holds them to it) in a cheaper order:
   the working-size map of a small (h, w) map D is F D F^T, with F (S, h) the two operators
   applied to the identity: two small matrix products instead of a 33-tap blur (see
   `adgui.runtime.export`; the maps of an image's inputs are stitched outside the graph).
-- PaDiM reads each precision matrix once, and only its upper blocks (it is symmetric).
+- PaDiM reads each cell's whitening rows once, or, for full precision matrices, only their
+  upper blocks (they are symmetric).
 - PatchCore finds every patch's nearest bank entry with one matrix product against the
   bank, its norms precomputed.
 
@@ -110,6 +111,25 @@ class BlockedMahalanobis(nn.Module):
         return squared.clamp_min(0).sqrt().reshape(batch, height, width)
 
 
+class WhitenedMahalanobis(nn.Module):
+    """Distances |W delta| with each cell's whitening rows W (r, D), PaDiM's
+    `precision_rank`: r x D floats read per cell, as delta^T W^T (ONNX Runtime streams the
+    transposed rows about 1.7x faster than W delta: 1.8 against 3.2 ms at r = 64, D = 176)."""
+
+    def __init__(self, mean: torch.Tensor, whitening: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.clone())  # (P, D)
+        self.register_buffer("columns", whitening.transpose(1, 2).contiguous())  # (P, D, r)
+
+    def forward(self, embedding: torch.Tensor) -> torch.Tensor:
+        """(B, D, h, w) -> (B, h, w) Mahalanobis distances."""
+        batch, _, height, width = embedding.shape
+        delta = embedding.flatten(2).transpose(1, 2) - self.mean  # (B, P, D)
+        product = torch.matmul(delta.unsqueeze(-2), self.columns).squeeze(-2)  # (B, P, r)
+        squared = product.pow(2).sum(dim=2)  # (B, P)
+        return squared.clamp_min(0).sqrt().reshape(batch, height, width)
+
+
 class PadimInference(nn.Module):
     """PaDiM: the grid's pooling fixed for the input size, the blocked Mahalanobis head."""
 
@@ -130,7 +150,8 @@ class PadimInference(nn.Module):
                 self.kernels.append((height // grid[0], width // grid[1]))
             else:
                 self.kernels.append(None)
-        self.head = BlockedMahalanobis(padim.mean, padim.precision)
+        self.head = (WhitenedMahalanobis(padim.mean, padim.whitening) if padim.whitening.numel()
+                     else BlockedMahalanobis(padim.mean, padim.precision))
         self.maps = MapFactors([grid], size, padim.config.blur_sigma)
         self.offset = 0.0
 

@@ -92,3 +92,17 @@ def test_padim_saved_before_the_grid_setting_keeps_its_grid(tmp_path, good_image
     assert loaded.config.grid_stride == 4
     expected, reloaded = detector.predict(good_images[:2]), loaded.predict(good_images[:2])
     assert (expected.scores == reloaded.scores).all()
+
+
+def test_padim_saved_before_the_precision_rank_keeps_its_full_matrices(tmp_path, good_images):
+    detector = create_detector("padim", "fast", device="cpu", weights="none", precision_rank=0)
+    detector.fit(good_images)
+    payload = detector.to_payload()
+    del payload["config"]["precision_rank"]  # as files written before the setting existed
+    del payload["state_dict"]["whitening"]
+    path = tmp_path / "older.adgui"
+    torch.save(payload, path)
+    loaded = load_detector(path, "cpu")
+    assert loaded.config.precision_rank == 0 and loaded.whitening.numel() == 0
+    expected, reloaded = detector.predict(good_images[:2]), loaded.predict(good_images[:2])
+    assert (expected.scores == reloaded.scores).all()

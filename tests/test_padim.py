@@ -30,8 +30,12 @@ def test_the_grid_has_the_configured_stride(grid_stride, cells):
     torch.testing.assert_close(embedding[:, -deepest.shape[1]:, ::repeat, ::repeat], deepest)
 
 
-def test_distance_is_the_mahalanobis_distance_of_each_cell(good_images, defective_images):
-    detector = padim(grid_stride=8)
+@pytest.mark.parametrize("rank", [0, 24, 16, 8])
+def test_distance_is_the_mahalanobis_distance_of_each_cell(good_images, defective_images, rank):
+    """Every direction (rank 0 keeps the full precision matrices; 24 of 24 channels as
+    whitening rows), or only the `rank` directions of least variance: at least all those
+    without variance, which fewer good images than channels leave."""
+    detector = padim(grid_stride=8, precision_rank=rank)
     detector.fit(good_images, calibration=good_images[:2])
     with torch.inference_mode():
         # The inputs the model is trained on and inspects (the parts padded to a square).
@@ -39,9 +43,13 @@ def test_distance_is_the_mahalanobis_distance_of_each_cell(good_images, defectiv
         test = detector.embed(detector.training_inputs(defective_images[:1]))
         distance = detector.mahalanobis(test)[0, 0].numpy()  # (h, w)
     epsilon = detector.config.covariance_epsilon
+    kept_rank = max(rank, 24 - len(train) + 1) if rank else 0
+    assert (detector.whitening.shape[1] if rank else detector.whitening.numel()) == kept_rank
     for row, column in [(0, 0), (3, 5), (7, 7)]:
         samples = train[:, :, row, column].astype(np.float64)
         covariance = np.cov(samples, rowvar=False) + epsilon * np.eye(samples.shape[1])
         delta = test[0, :, row, column].numpy().astype(np.float64) - samples.mean(axis=0)
-        expected = np.sqrt(delta @ np.linalg.solve(covariance, delta))
+        variance, directions = np.linalg.eigh(covariance)  # ascending
+        kept = slice(0, kept_rank or len(variance))
+        expected = np.sqrt(np.sum((directions[:, kept].T @ delta) ** 2 / variance[kept]))
         assert distance[row, column] == pytest.approx(expected, rel=1e-3)

@@ -32,9 +32,19 @@ class PadimConfig(DetectorConfig):
     # image squeezed to 256. PatchCore, whose bank has no positions to mix, caught more with
     # the same tiles (12 / 44 / 50 % against 6 / 25 / 44 %): tile PatchCore, not PaDiM, for
     # small defects on an aligned object.
-    # Older files: the paper's grid.
-    SAVED_BEFORE: ClassVar[dict[str, object]] = {**DetectorConfig.SAVED_BEFORE, "grid_stride": 4}
+    # Older files: the paper's grid, and every direction of each cell (precision_rank 0).
+    SAVED_BEFORE: ClassVar[dict[str, object]] = {**DetectorConfig.SAVED_BEFORE, "grid_stride": 4,
+                                                 "precision_rank": 0}
     covariance_epsilon: float = 0.01  # paper: Sigma + 0.01 I keeps the covariance invertible
+    # The distance in each cell's `precision_rank` directions of least variance only (0: all
+    # D, the paper's). The directions of most variance are where good parts differ
+    # anyway; they add noise more than evidence, and the matrices read at every part shrink
+    # from D x D to r x D floats per cell (127 to 46 MB at 256 px). Chosen with `adgui
+    # validate` on bottle's good images (42 held out with synthetic defects, none of its test
+    # images): all 176 directions 0.969 / 0.994 image / pixel AUROC, 64 0.969 / 0.996 with
+    # the same defects caught to one image, 48 0.969 / 0.996, 32 0.968 / 0.996 and fewer of
+    # the smallest caught. On bottle's test images (`adgui eval`) 64 scored 1.000 / 0.986.
+    precision_rank: int = 64
     blur_sigma: float = 4.0  # paper: Gaussian filter with sigma 4 on the upsampled map
 
 

@@ -30,6 +30,9 @@ class Padim(Detector):
         self.register_buffer("channel_index", channels)  # (D,)
         self.register_buffer("mean", torch.empty(0))  # (P, D), P = positions of the grid
         self.register_buffer("precision", torch.empty(0))  # (P, D, D) inverse covariances
+        # With `precision_rank` r instead: (P, r, D), each cell's r directions of least
+        # variance scaled by 1 / sqrt(variance), so that |W delta|^2 is the distance squared.
+        self.register_buffer("whitening", torch.empty(0))
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """(B, 3, S, S) in [0, 1] -> (B, D, h, w) on the grid of stride `grid_stride`.
@@ -66,22 +69,45 @@ class Padim(Detector):
         progress(0.85, "inverting covariances")
         mean = total / count  # (P, D), shifted
         self.mean = mean + shift.squeeze(1)
-        self.precision = self._invert_covariances(outer, mean, count)
+        rank, channels = self.config.precision_rank, outer.shape[-1]
+        if rank > 0:
+            # Fewer good images than channels leave D - N + 1 directions without variance
+            # (all epsilon): which of them a cut would keep is arbitrary, so all are kept.
+            rank = min(channels, max(rank, channels - count + 1))
+            self.whitening = self._whitening_rows(outer, mean, count, rank)
+        else:
+            self.precision = self._invert_covariances(outer, mean, count)
 
-    def _invert_covariances(self, outer: torch.Tensor, mean: torch.Tensor, count: int) -> torch.Tensor:
-        """Sum of outer products (P, D, D) -> inverse covariances, overwriting `outer`.
-
-        Float64 Cholesky in chunks of positions: exact enough for near-singular covariances,
-        and the float64 copies never exceed a chunk (the whole grid would need gigabytes).
-        """
+    def _covariances(self, outer: torch.Tensor, mean: torch.Tensor, count: int):
+        """Sum of outer products (P, D, D) -> (rows, float64 covariances) in chunks of
+        positions: exact enough for near-singular covariances, and the float64 copies never
+        exceed a chunk (the whole grid would need gigabytes)."""
         eye = torch.eye(outer.shape[-1], dtype=torch.float64, device=outer.device)
         for start in range(0, len(outer), 256):
             rows = slice(start, start + 256)
             centre = mean[rows].double()
             covariance = (outer[rows].double() - count * centre.unsqueeze(2) * centre.unsqueeze(1))
-            covariance = covariance / (count - 1) + self.config.covariance_epsilon * eye
+            yield rows, covariance / (count - 1) + self.config.covariance_epsilon * eye
+
+    def _invert_covariances(self, outer: torch.Tensor, mean: torch.Tensor, count: int) -> torch.Tensor:
+        """Inverse covariances (P, D, D), overwriting `outer`."""
+        for rows, covariance in self._covariances(outer, mean, count):
             outer[rows] = torch.cholesky_inverse(torch.linalg.cholesky(covariance)).float()
         return outer
+
+    def _whitening_rows(self, outer: torch.Tensor, mean: torch.Tensor, count: int,
+                        rank: int) -> torch.Tensor:
+        """(P, r, D): each cell's r eigenvectors of least variance over sqrt(variance)."""
+        rows_out = outer.new_empty(len(outer), rank, outer.shape[-1])
+        for rows, covariance in self._covariances(outer, mean, count):
+            variance, directions = torch.linalg.eigh(covariance)  # ascending; (c, D), (c, D, D)
+            scaled = directions[..., :rank] / variance[:, None, :rank].sqrt()  # (c, D, r)
+            rows_out[rows] = scaled.transpose(1, 2).float()
+        return rows_out
+
+    def load_fitted_state(self, state: dict[str, torch.Tensor], assign: bool = False) -> None:
+        # Models saved before `precision_rank` hold full precision matrices and no whitening.
+        super().load_fitted_state({"whitening": torch.empty(0), **state}, assign)
 
     def estimate_fit_memory(self, train_images: int) -> int:
         positions = len(self.mean) if self.mean.ndim == 2 and len(self.mean) else self._grid_positions()
@@ -105,9 +131,13 @@ class Padim(Detector):
         """(B, D, h, w) embedding -> (B, 1, h, w) distance to each cell's Gaussian."""
         batch, _, height, width = embedding.shape
         delta = (embedding.flatten(2).permute(2, 0, 1) - self.mean.unsqueeze(1)).contiguous()  # (P, B, D)
-        # Batched over positions: (P, D, D) @ (P, D, B), the vectors as a transposed view.
-        # This form streams the large precision matrices at memory speed, 2-3x faster than
-        # delta @ precision; precision is symmetric, so the result is the same.
-        product = torch.bmm(self.precision, delta.transpose(1, 2))  # (P, D, B)
-        squared = (product.transpose(1, 2) * delta).sum(dim=2)  # (P, B)
+        # Batched over positions, the vectors as a transposed view: this form streams the
+        # large matrices at memory speed, 2-3x faster than delta @ precision (the same result,
+        # precision being symmetric).
+        if self.whitening.numel():
+            product = torch.bmm(self.whitening, delta.transpose(1, 2))  # (P, r, D) @ (P, D, B)
+            squared = product.pow(2).sum(dim=1)  # (P, B)
+        else:
+            product = torch.bmm(self.precision, delta.transpose(1, 2))  # (P, D, B)
+            squared = (product.transpose(1, 2) * delta).sum(dim=2)  # (P, B)
         return squared.clamp_min(0).sqrt().T.reshape(batch, 1, height, width)
