@@ -496,22 +496,29 @@ def test_padim_exports_full_and_cut_precisions_alike(tmp_path, rank):
     assert loaded.predict(good[0])[0] == pytest.approx(expected, abs=SCORE_TOLERANCE)
 
 
-def test_patchcore_single_product_search_finds_the_torch_paths_neighbours(monkeypatch):
-    """One product against the whole bank gives the chunked search's neighbours and distances."""
+def test_patchcore_search_by_blocks_finds_the_torch_paths_neighbours(monkeypatch):
+    """The export's search by blocks of the bank gives the torch path's neighbours and
+    distances, and on a tie between blocks the same (first) entry."""
     import torch
 
+    import algorithms.export as export_module
     import algorithms.patchcore.torch_model as patchcore_module
     from algorithms.export import PatchcoreInference
 
     monkeypatch.setattr(patchcore_module, "DISTANCE_CHUNK", 64)  # several chunks on the torch path
+    monkeypatch.setattr(export_module, "PATCHCORE_BLOCK", 96)  # and other blocks in the export
     detector = create_detector("patchcore", "fast", device="cpu", **TINY)
     generator = torch.Generator().manual_seed(0)
-    detector.memory_bank = torch.randn(300, sum(detector.backbone.channels), generator=generator)
+    bank = torch.randn(300, sum(detector.backbone.channels), generator=generator)
+    bank[250] = bank[10]  # a tie between the first block and the third
+    detector.memory_bank = bank
     module = PatchcoreInference(detector)
-    queries = torch.randn(50, detector.memory_bank.shape[1], generator=generator)
+    assert module.blocks == 4
+    queries = torch.randn(50, bank.shape[1], generator=generator)
+    queries[7] = bank[10]
     distance, nearest = detector._nearest(queries)
-    found = torch.addmm(module.bank_norms, queries, module.bank_scaled).argmin(dim=1)
-    assert torch.equal(found, nearest)
+    assert nearest[7] == 10
+    assert torch.equal(module.nearest(queries), nearest)
     torch.testing.assert_close(torch.cdist(queries, detector.memory_bank).min(1).values, distance)
 
 
