@@ -12,7 +12,7 @@ holds them to it) in a cheaper order:
   `adgui.runtime.export`; the maps of an image's inputs are stitched outside the graph).
 - PaDiM reads each cell's whitening rows once, or, for full precision matrices, only their
   upper blocks (they are symmetric).
-- PatchCore finds every patch's nearest bank entry with one matrix product against the
+- PatchCore finds every patch's nearest bank entry with one matrix product per block of the
   bank, its norms precomputed.
 
 Each module maps (B, 3, S, S) in [0, 1] to raw scores (B,) and `terms`, a list of small raw
