@@ -78,6 +78,12 @@ class RecipeTable:
                 models[value] = Path(path)
         return cls(models)
 
+    def number_of(self, path: str | Path) -> int:
+        """The number of a model file in the table; 0 (the station's own recipe) if it has none."""
+        wanted = Path(path).resolve()
+        return next((number for number, model in sorted(self.models.items())
+                     if model.resolve() == wanted), 0)
+
 
 class Station:
     """A pipeline, its outputs and the line's control of it. Thread-safe: outputs call the

@@ -1,7 +1,7 @@
 """Where an exported recipe's graph spends its time, per operator, from ONNX Runtime's profiler.
 
-Opens the export as the runtime does (same session settings), runs its graph on one random
-model input, and prints the median run and the mean time per operator type and of the
+Opens the export's graph with the runtime's session settings, runs it on one random model
+input (exports of the current format, which take float32 inputs), and prints the median run and the mean time per operator type and of the
 slowest nodes. The profiler's own bookkeeping adds a little to every node.
 
     PYTHONPATH=. python scripts/profile_export.py EXPORT_DIR [--runs 150] [--top 12]
@@ -19,14 +19,13 @@ import numpy as np
 
 def profile(folder: Path, runs: int) -> tuple[float, Counter, Counter, dict[str, str]]:
     """Median run (ms) and the total microseconds per operator type and per node."""
-    from adgui.runtime import RuntimeSettings, load_exported
+    from adgui.runtime import RuntimeSettings
     from adgui.runtime.folder import read_exported
     from adgui.runtime.session import make_session
 
-    model = load_exported(folder, RuntimeSettings(device="cpu"))  # verified, self-checked
-    session = make_session(read_exported(folder).graph, RuntimeSettings(device="cpu"),
-                           profile=True)
-    side = model.geometry.image_size
+    files = read_exported(folder)  # its files checked against the stored hashes
+    session = make_session(files.graph, RuntimeSettings(device="cpu"), profile=True)
+    side = int(files.recipe["image_size"])  # one model input (a whole image, or one tile)
     graph_input = np.random.default_rng(0).random((side, side, 3), dtype=np.float32)
     for _ in range(runs):
         session.run(None, {"image": graph_input})

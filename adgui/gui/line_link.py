@@ -148,11 +148,7 @@ class LineLink(QObject):
 
     def number_of(self, path: str | Path) -> int:
         """The table's number for a model file; 0 (the station's own recipe) if it has none."""
-        if self.station is None:
-            return 0
-        wanted = Path(path).resolve()
-        return next((number for number, model in sorted(self.station.recipes.models.items())
-                     if model.resolve() == wanted), 0)
+        return self.station.recipes.number_of(path) if self.station is not None else 0
 
     def links(self) -> list:
         return self.station.links() if self.station is not None else []

@@ -151,10 +151,9 @@ def make_session(graph: bytes, settings: RuntimeSettings, profile: bool = False)
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.enable_mem_pattern = True
     # Worker threads spin between the operators of one run (waking a sleeping thread for
-    # each operator made the PaDiM graph about 0.8 ms slower: 9.3 to 11.0 ms against 8.0 to
-    # 8.9, eight alternated processes each), and stop the moment the run returns: between
-    # parts a station's camera, link and window threads share the same few cores (as the
-    # bench's torch rounds do), and a pool left spinning took their time.
+    # each operator made the PaDiM graph slower), and stop the moment the run returns:
+    # between parts a station's camera, link and window threads share the same few cores
+    # (as the bench's torch rounds do), and a pool left spinning took their time.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1")
     options.add_session_config_entry("session.force_spinning_stop", "1")
     options.enable_profiling = profile
