@@ -231,3 +231,18 @@ def test_failed_images_stop_before_the_disk_fills_and_records_go_on(tmp_path):
     assert not list((tmp_path / "failed").glob("*.png"))
     warnings = [text for kind, text in listener.events if kind == "record_failed"]
     assert len(warnings) == 1 and "no longer saved" in warnings[0]
+
+
+def test_a_loaded_model_is_left_out_of_collections_and_a_replaced_one_is_freed():
+    import gc
+    import weakref
+
+    first = GatedModel()
+    first.itself = first  # a reference cycle: only the garbage collector can free it
+    pipeline, _ = make_pipeline(first)
+    assert not any(obj is first for obj in gc.get_objects()), \
+        "what lives on after a load is frozen: no later collection walks it"
+    freed = weakref.ref(first)
+    del first
+    pipeline.set_inspector(GatedModel(), recipe="other")
+    assert freed() is None, "the next load collects the replaced model's cycle"

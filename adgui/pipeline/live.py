@@ -33,6 +33,7 @@ from ..sources.base import FREE, Frame, Source
 from ..sources.registry import SourceSpec, open_source
 from .acquisition import Acquisition
 from .errors import report_error
+from .heap import settle_long_lived
 from .inspection import recipe_bit_depth
 from .parts import CountKeeper, FrameMailbox, PartQueue, Unjudged
 
@@ -207,6 +208,7 @@ class LivePipeline:
         self.recipe, self.recipe_version = recipe, recipe_version
         if threshold is not None and (self.guard is None or changing or first):
             self._threshold = float(threshold)
+        settle_long_lived()  # the new model lives until the next load: no part pays to walk it
 
     @property
     def has_model(self) -> bool:
