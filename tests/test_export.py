@@ -497,8 +497,9 @@ def test_padim_exports_full_and_cut_precisions_alike(tmp_path, rank):
 
 
 def test_patchcore_search_by_blocks_finds_the_torch_paths_neighbours(monkeypatch):
-    """The export's search by blocks of the bank gives the torch path's neighbours and
-    distances, and on a tie between blocks the same (first) entry."""
+    """The export's search by blocks and runs of the bank gives the torch path's neighbours
+    and distances, and on a tie, within a run or between blocks, the same (first) entry; the
+    entries that pad the bank to whole runs are never anyone's neighbour."""
     import torch
 
     import algorithms.export as export_module
@@ -511,9 +512,10 @@ def test_patchcore_search_by_blocks_finds_the_torch_paths_neighbours(monkeypatch
     generator = torch.Generator().manual_seed(0)
     bank = torch.randn(300, sum(detector.backbone.channels), generator=generator)
     bank[250] = bank[10]  # a tie between the first block and the third
+    bank[12] = bank[10]  # and within the first run
     detector.memory_bank = bank
     module = PatchcoreInference(detector)
-    assert module.blocks == 4
+    assert module.blocks == 4 and module.run_entries.shape[:2] == (19, 16), "4 entries pad the bank"
     queries = torch.randn(50, bank.shape[1], generator=generator)
     queries[7] = bank[10]
     distance, nearest = detector._nearest(queries)
