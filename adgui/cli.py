@@ -450,19 +450,27 @@ def _evaluate(args) -> int:
 def _validate(args) -> int:
     from adgui.pipeline.validation import markdown_table, parse_candidate, validate
 
+    from algorithms.files import atomic_write
+
+    command = "adgui " + " ".join(_quoted(arg) for arg in args.argv)
+
+    def keep(report: dict) -> None:
+        """The files as they stand after each candidate: a run cut short keeps what finished."""
+        report["command"] = command
+        if args.table:
+            with atomic_write(args.table, "w") as stream:
+                stream.write(markdown_table(report) + "\n")
+        if args.json:
+            with atomic_write(args.json, "w") as stream:
+                stream.write(json.dumps(_json_safe(report), indent=2) + "\n")
+
     candidates = [parse_candidate(text) for text in args.candidate]
     report = validate(args.data, candidates, _specs(args), args.device,
-                      progress=_progress_printer("validate"))
-    report["command"] = "adgui " + " ".join(_quoted(arg) for arg in args.argv)
-    table = markdown_table(report)
-    print(table, file=sys.stderr)
-    if args.table:
-        from algorithms.files import atomic_write
-
-        with atomic_write(args.table, "w") as stream:
-            stream.write(table + "\n")
-    _print_json(report, args.json)
-    return EXIT_OK
+                      progress=_progress_printer("validate"), on_candidate=keep)
+    keep(report)
+    print(markdown_table(report), file=sys.stderr)
+    print(json.dumps(_json_safe(report), indent=2))
+    return EXIT_FAILED if report["failed"] else EXIT_OK
 
 
 def _quoted(arg: str) -> str:

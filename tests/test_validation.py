@@ -89,6 +89,47 @@ def test_validate_command_writes_json_and_table(tmp_path, capsys):
     assert (tmp_path / "table.md").read_text().startswith("| candidate | image AUROC")
 
 
+def test_a_failing_candidate_loses_nothing_the_others_found(tmp_path):
+    from conftest import write_parts
+
+    write_parts(tmp_path / "good", 20)
+    kept: list[tuple[list[str], list[str]]] = []
+    candidates = [Candidate("padim", "fast", TINY),
+                  Candidate("patchcore", "fast", {**TINY, "coreset_ratio": 2.0}),  # refused at its turn
+                  Candidate("padim", "fast", {**TINY, "n_features": 8})]
+    report = validate(tmp_path / "good", candidates, (DefectSpec("blob", 20),), device="cpu",
+                      on_candidate=lambda so_far: kept.append(
+                          ([row["candidate"] for row in so_far["candidates"]],
+                           [row["candidate"] for row in so_far["failed"]])))
+    first, failing, last = (candidate.label for candidate in candidates)
+    assert kept == [([first], []), ([first], [failing]), ([first, last], [failing])]
+    assert "coreset_ratio must be in (0, 1]" in report["failed"][0]["error"]
+    assert markdown_table(report).splitlines()[-1].startswith(f"| {failing} | failed: ")
+    with pytest.raises(ValueError, match="no candidate could be validated"):
+        validate(tmp_path / "good", candidates[1:2], (DefectSpec("blob", 20),), device="cpu")
+
+
+def test_the_validate_command_keeps_each_candidate_as_it_finishes(tmp_path, capsys):
+    from conftest import write_parts
+
+    from adgui.cli import main
+
+    write_parts(tmp_path / "good", 16)
+    out, table = tmp_path / "validation.json", tmp_path / "table.md"
+    code = main(["validate", "--data", str(tmp_path / "good"),
+                 "--candidate", "padim/fast:weights=none,image_size=48",
+                 "--candidate", "patchcore/fast:weights=none,image_size=48,coreset_ratio=2.0",
+                 "--synthetic-defects", "spot:16", "--device", "cpu",
+                 "--json", str(out), "--table", str(table)])
+    assert code == 1, "a candidate failed"
+    report = json.loads(out.read_text())
+    assert [row["candidate"] for row in report["candidates"]] == [
+        "padim/fast (weights=none, image_size=48)"]
+    assert "coreset_ratio" in report["failed"][0]["error"]
+    assert json.loads(capsys.readouterr().out) == report
+    assert "| failed: " in table.read_text()
+
+
 def test_the_table_has_a_column_per_kind_with_its_sizes():
     report = {"defects": ["3-pixel spots", "8-pixel scratches", "16-pixel scratches"],
               "candidates": [{"candidate": "cflow", "image_auroc": 0.91234, "pixel_auroc": 0.97,

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -27,6 +27,8 @@ from algorithms.datasets import DatasetError, read_images, training_images
 from algorithms.registry import make_config
 from algorithms.synthetic import DEFAULT_SPECS, DefectSpec, KINDS, score_synthetic, summary
 from algorithms.geometry import Geometry, working_image, working_long_side
+
+from .errors import report_error
 
 VALIDATION_FRACTION = 0.2  # good images held out of training and calibration, for the defects
 CALIBRATION_FRACTION = 0.1  # good images the threshold is calibrated on
@@ -108,9 +110,14 @@ class CandidateScores:
 
 def validate(data: str | Path, candidates: Sequence[Candidate],
              specs: Sequence[DefectSpec] = DEFAULT_SPECS, device: str = "auto", seed: int = 0,
-             progress: Progress | None = None) -> dict:
+             progress: Progress | None = None,
+             on_candidate: Callable[[dict], None] | None = None) -> dict:
     """Train each candidate on the same split of DATA's good images and score it on synthetic
-    defects in the held-out ones. Returns plain data (the command prints it as JSON)."""
+    defects in the held-out ones. Returns plain data (the command prints it as JSON).
+
+    A candidate that fails (out of memory, a setting its detector refuses) is listed under
+    "failed" with its message and the others go on; `on_candidate` gets the report so far
+    after each one, so that what finished is kept even if the run is cut short."""
     progress = progress or no_progress
     if not candidates:
         raise ValueError("name at least one candidate setting to validate")
@@ -126,19 +133,30 @@ def validate(data: str | Path, candidates: Sequence[Candidate],
     progress(0.0, f"reading {len(paths)} good images")
     images = read_images(paths, transform=partial(_at_most, side=side))
     split = split_good(images, seed)
-    rows = []
-    for index, candidate in enumerate(candidates):
-        part = sub_progress(progress, (index + 0.02) / len(candidates), (index + 1) / len(candidates))
-        rows.append(_score(candidate, split, specs, device, seed, part))
-    return {
+    report = {
         "data": str(Path(data)),
         "good_images": len(images),
         "train_images": len(split.train),
         "calibration_images": len(split.calibration),
         "validation_images": len(split.validation),
         "defects": [str(spec) for spec in specs],
-        "candidates": [asdict(row) for row in rows],
+        "candidates": [],
+        "failed": [],
     }
+    for index, candidate in enumerate(candidates):
+        part = sub_progress(progress, (index + 0.02) / len(candidates), (index + 1) / len(candidates))
+        try:
+            report["candidates"].append(asdict(_score(candidate, split, specs, device, seed, part)))
+        except Exception as error:  # noqa: BLE001 - one candidate's failure loses no other's
+            text = report_error(error, f"validating {candidate.label}")
+            report["failed"].append({"candidate": candidate.label, "error": text})
+            part(1.0, f"{candidate.label}: failed: {text}")
+        if on_candidate is not None:
+            on_candidate(report)
+    if not report["candidates"]:
+        raise ValueError("no candidate could be validated: " + "; ".join(
+            f"{row['candidate']}: {row['error']}" for row in report["failed"]))
+    return report
 
 
 def _at_most(image: np.ndarray, side: int) -> np.ndarray:
@@ -204,5 +222,8 @@ def markdown_table(report: dict) -> str:
         cells = [row["candidate"], f"{row['image_auroc']:.3f}", f"{row['pixel_auroc']:.3f}",
                  *per_kind, f"{100 * row['false_alarms']:.0f}", f"{row['fit_seconds']:.0f}",
                  f"{row['latency_ms']:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    for row in report.get("failed", []):
+        cells = [row["candidate"], f"failed: {row['error']}", *[""] * (len(header) - 2)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
