@@ -450,26 +450,22 @@ def _evaluate(args) -> int:
 def _validate(args) -> int:
     from adgui.pipeline.validation import markdown_table, parse_candidate, validate
 
-    from algorithms.files import atomic_write
-
     command = "adgui " + " ".join(_quoted(arg) for arg in args.argv)
 
     def keep(report: dict) -> None:
-        """The files as they stand after each candidate: a run cut short keeps what finished."""
+        """The files as they stand after each candidate (the last one's are the final ones):
+        a run cut short keeps what finished."""
         report["command"] = command
         if args.table:
-            with atomic_write(args.table, "w") as stream:
-                stream.write(markdown_table(report) + "\n")
+            _write_text(args.table, markdown_table(report))
         if args.json:
-            with atomic_write(args.json, "w") as stream:
-                stream.write(json.dumps(_json_safe(report), indent=2) + "\n")
+            _write_text(args.json, _json_text(report))
 
     candidates = [parse_candidate(text) for text in args.candidate]
     report = validate(args.data, candidates, _specs(args), args.device,
                       progress=_progress_printer("validate"), on_candidate=keep)
-    keep(report)
     print(markdown_table(report), file=sys.stderr)
-    print(json.dumps(_json_safe(report), indent=2))
+    print(_json_text(report))
     return EXIT_FAILED if report["failed"] else EXIT_OK
 
 
@@ -767,13 +763,22 @@ def _soak(args) -> int:
 
 
 def _print_json(value, path: Path | None) -> None:
-    text = json.dumps(_json_safe(value), indent=2)
+    text = _json_text(value)
     print(text)
     if path:
-        from algorithms.files import atomic_write
+        _write_text(path, text)
 
-        with atomic_write(path, "w") as stream:
-            stream.write(text + "\n")
+
+def _json_text(value) -> str:
+    return json.dumps(_json_safe(value), indent=2)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """`text` and a final newline, written atomically."""
+    from algorithms.files import atomic_write
+
+    with atomic_write(path, "w") as stream:
+        stream.write(text + "\n")
 
 
 def _export(args) -> int:

@@ -1,8 +1,9 @@
 """Where an exported recipe's graph spends its time, per operator, from ONNX Runtime's profiler.
 
 Opens the export's graph with the runtime's session settings, runs it on one random model
-input (exports of the current format, which take float32 inputs), and prints the median run and the mean time per operator type and of the
-slowest nodes. The profiler's own bookkeeping adds a little to every node.
+input (exports of the current format, which take float32 inputs), and prints the median run
+and the mean time per operator type and of the slowest nodes. The profiler's own bookkeeping
+adds a little to every node.
 
     PYTHONPATH=. python scripts/profile_export.py EXPORT_DIR [--runs 150] [--top 12]
 """
